@@ -32,3 +32,16 @@ class Product:
     @property
     def is_intrathecal(self) -> bool:
         return self.route == "intrathecal" or self.form == "injection"
+
+
+@dataclass
+class ClinicalData:
+    """Everything the clinical engine may look at for one hook call.
+
+    `resources` are FHIR R4 resources (plain JSON dicts) from prefetch or the FHIR
+    server, Bundles already flattened, each already checked against its
+    fhir.resources model. `draft_orders` are the resources of context.draftOrders.
+    """
+
+    resources: list[dict]
+    draft_orders: list[dict]
