@@ -1,0 +1,82 @@
+"""Application factory: builds the service's parts once, then wires the HTTP layer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+from flask_cors import CORS
+
+from cds.config import Settings
+from cds.pipeline import HookPipeline
+from cds.services import ServiceRegistry, build_services
+from cds.storage import Store
+from cds.web import discovery, health, hooks
+from cds.web.errors import register_error_handlers
+from cds.web.request_log import register_request_log
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceCore:
+    """What every request handler needs, built once at start-up."""
+
+    settings: Settings
+    knowledge: Any
+    engine: Any
+    registry: ServiceRegistry
+    store: Store
+    pipeline: HookPipeline
+    authenticator: Any = None
+
+
+def load_clinical(settings: Settings) -> tuple[Any, Any]:
+    """Load rules/ (validating any site override) and build the rules engine."""
+    from cds.clinical import ClinicalEngine
+    from rules import load_knowledge
+
+    knowledge = load_knowledge(settings.rules_override)
+    return knowledge, ClinicalEngine(knowledge)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    knowledge: Any = None,
+    engine: Any = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Flask:
+    settings = settings or Settings.from_env()
+    if knowledge is None or engine is None:
+        knowledge, engine = load_clinical(settings)
+    store = Store(settings.database_url)
+    store.create_schema()
+    registry = ServiceRegistry(
+        build_services(knowledge.observation_code_tokens(), knowledge.condition_code_tokens())
+    )
+    pipeline_kwargs = {"clock": clock} if clock else {}
+    pipeline = HookPipeline(settings, registry, knowledge, engine, store, **pipeline_kwargs)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # keep card fields in the order the spec lists them
+    core = ServiceCore(settings, knowledge, engine, registry, store, pipeline)
+    app.extensions["cds"] = core
+
+    CORS(
+        app,
+        origins=list(settings.cors_origins),
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+        max_age=600,
+    )
+    register_request_log(app)
+    register_error_handlers(app)
+    for blueprint in (discovery.bp, hooks.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app

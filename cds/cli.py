@@ -1,0 +1,161 @@
+"""The `baclofen-cds` command: serve, evaluate, and helpers for integrators."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from cds.config import ConfigError, Settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("CDS_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(message)s" if level != "DEBUG" else None)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.no_auth:
+        os.environ["CDS_AUTH"] = "off"
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"baclofen-cds: configuration error: {error}", file=sys.stderr)
+        return 2
+    if not settings.auth_enabled and not _is_loopback(args.host) and not args.allow_insecure:
+        print(
+            "baclofen-cds: refusing to serve without client authentication on a non-loopback "
+            f"address ({args.host}). Turn authentication on, or pass --allow-insecure if you "
+            "really mean it.",
+            file=sys.stderr,
+        )
+        return 2
+    from cds.server import run_server, validate_startup
+
+    problem = validate_startup(settings)
+    if problem:
+        print(f"baclofen-cds: cannot start: {problem}", file=sys.stderr)
+        return 2
+    if not settings.auth_enabled:
+        logging.getLogger("cds").warning(
+            "client authentication is OFF (CDS_AUTH=off): for local trials only"
+        )
+    run_server(args.host, args.port, args.workers, args.threads)
+    return 0
+
+
+def _load_request(path: str, now_iso: str | None) -> tuple[dict, str | None]:
+    """A plain CDS Hooks request, or a fixture (dates resolved against now)."""
+    document = json.loads(Path(path).read_text())
+    if isinstance(document, dict) and "request" in document and "expect" in document:
+        from datetime import UTC, datetime
+
+        from cds.fixtures import load_fixture
+
+        now = datetime.fromisoformat(now_iso) if now_iso else datetime.now(UTC)
+        fixture = load_fixture(Path(path), now)
+        return fixture.request, fixture.service
+    return document, None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cds.app import create_app
+
+    try:
+        request, fixture_service = _load_request(args.request, args.now)
+    except (OSError, ValueError) as error:
+        print(f"baclofen-cds: cannot read {args.request}: {error}", file=sys.stderr)
+        return 2
+    os.environ["CDS_AUTH"] = "off"  # evaluate runs in-process, no client to authenticate
+    settings = Settings.from_env()
+    settings = Settings(**{**settings.__dict__, "database_url": "sqlite://", "auth_enabled": False})
+    app = create_app(settings)
+    service_id = args.service or fixture_service or _service_for_hook(app, request)
+    if service_id is None:
+        print("baclofen-cds: say which service with --service (no service has that hook)",
+              file=sys.stderr)
+        return 2
+    response = app.test_client().post(f"/cds-services/{service_id}", json=request)
+    print(json.dumps(response.get_json(), indent=2))
+    return 0 if response.status_code == 200 else 1
+
+
+def _service_for_hook(app: Any, request: Any) -> str | None:
+    hook = request.get("hook") if isinstance(request, dict) else None
+    for service in app.extensions["cds"].registry.services:
+        if service.hook == hook:
+            return service.id
+    return None
+
+
+def cmd_fixtures(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from cds.fixtures import list_fixtures, load_fixture
+
+    now = datetime.now(UTC)
+    if args.action == "list":
+        for path in list_fixtures():
+            fixture = load_fixture(path, now)
+            print(f"{path.stem:45} {fixture.service:30} {fixture.title}")
+        return 0
+    matches = [p for p in list_fixtures() if p.stem == args.name]
+    if not matches:
+        print(f"baclofen-cds: no fixture named {args.name!r}", file=sys.stderr)
+        return 2
+    print(json.dumps(load_fixture(matches[0], now).request, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baclofen-cds", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the service under a production WSGI server")
+    serve.add_argument("--host", default=os.environ.get("CDS_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8080")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("CDS_WORKERS", "2")))
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("CDS_THREADS", "4")))
+    serve.add_argument("--no-auth", action="store_true",
+                       help="accept calls without client JWTs (local trials only)")
+    serve.add_argument("--allow-insecure", action="store_true",
+                       help="allow --no-auth on a non-loopback address")
+    serve.set_defaults(func=cmd_serve)
+
+    evaluate = sub.add_parser("evaluate", help="print the response to a request file, no server")
+    evaluate.add_argument("request", help="a CDS Hooks request JSON file, or a fixture file")
+    evaluate.add_argument("--service", help="service id (default: from the fixture or the hook)")
+    evaluate.add_argument("--now", help="ISO date-time that fixture dates are relative to")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    fixtures = sub.add_parser("fixtures", help="list fixtures or render one as a request")
+    fixtures.add_argument("action", choices=["list", "render"])
+    fixtures.add_argument("name", nargs="?")
+    fixtures.set_defaults(func=cmd_fixtures)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _configure_logging()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Service configuration, read once from the environment with safe defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with; the message names it."""
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= minimum:
+        raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
+    return value
+
+
+def _switch(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be on or off, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable; see the configuration table in the README."""
+
+    database_url: str = "sqlite:///baclofen-cds.db"
+    auth_enabled: bool = True
+    trust_file: str | None = None
+    public_base_url: str | None = None
+    rules_override: str | None = None
+    # Request limits: every one answers a clear 413/400 when exceeded.
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_resources: int = 20_000
+    max_json_depth: int = 64
+    # FHIR-server fallback: per-call timeouts, one deadline for the whole gathering step.
+    fhir_connect_timeout: float = 2.0
+    fhir_read_timeout: float = 5.0
+    fhir_deadline: float = 8.0
+    fhir_max_pages: int = 10
+    fhir_max_response_bytes: int = 20 * 1024 * 1024
+    cors_origins: tuple[str, ...] = field(default=("*",))
+    metrics_token: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        origins = tuple(o.strip() for o in env.get("CDS_CORS_ORIGINS", "*").split(",") if o.strip())
+        return cls(
+            database_url=env.get("CDS_DATABASE_URL") or cls.database_url,
+            auth_enabled=_switch(env, "CDS_AUTH", True),
+            trust_file=env.get("CDS_TRUST_FILE") or None,
+            public_base_url=(env.get("CDS_PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            rules_override=env.get("CDS_RULES_OVERRIDE") or None,
+            max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
+            max_resources=_int(env, "CDS_MAX_RESOURCES", cls.max_resources, 1),
+            max_json_depth=_int(env, "CDS_MAX_JSON_DEPTH", cls.max_json_depth, 8),
+            fhir_connect_timeout=_float(env, "CDS_FHIR_CONNECT_TIMEOUT", cls.fhir_connect_timeout),
+            fhir_read_timeout=_float(env, "CDS_FHIR_READ_TIMEOUT", cls.fhir_read_timeout),
+            fhir_deadline=_float(env, "CDS_FHIR_DEADLINE", cls.fhir_deadline),
+            fhir_max_pages=_int(env, "CDS_FHIR_MAX_PAGES", cls.fhir_max_pages, 1),
+            fhir_max_response_bytes=_int(
+                env, "CDS_FHIR_MAX_RESPONSE_BYTES", cls.fhir_max_response_bytes, 1024
+            ),
+            cors_origins=origins or ("*",),
+            metrics_token=env.get("CDS_METRICS_TOKEN") or None,
+        )

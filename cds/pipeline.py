@@ -1,0 +1,159 @@
+"""One hook call, end to end, without any web framework:
+validate envelope -> gather data -> check resources -> clinical engine -> response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cds import envelope
+from cds.config import Settings
+from cds.errors import ClientError
+from cds.gather import gather
+from cds.model import ClinicalData
+from cds.resources import CheckedResources, check_resources, flatten
+from cds.services import ServiceDefinition, ServiceRegistry
+from cds.storage import IssuedCard, StorageError, Store
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "org.baclofen-cds"
+
+
+class Knowledge(Protocol):
+    def is_relevant(self, resource: dict) -> bool: ...
+
+
+class Engine(Protocol):
+    def assess(self, hook: str, context: dict, data: ClinicalData, now: datetime) -> Any: ...
+
+
+@dataclass
+class HookOutcome:
+    response: dict
+    service: ServiceDefinition
+    card_kinds: list[str] = field(default_factory=list)
+    models_built: int = 0
+
+
+def card_kind(card: dict) -> str:
+    ext = card.get("extension") or {}
+    return str((ext.get(EXTENSION_KEY) or {}).get("kind", "unknown"))
+
+
+class HookPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ServiceRegistry,
+        knowledge: Knowledge,
+        engine: Engine,
+        store: Store | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.knowledge = knowledge
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+
+    def resolve_service(self, service_id: str, hook: object) -> ServiceDefinition:
+        hooks = self.registry.hooks_for(service_id)
+        if hooks is None:
+            raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
+        service = hooks.get(hook) if isinstance(hook, str) else None
+        if service is None:
+            expected = " or ".join(sorted(hooks))
+            raise ClientError(
+                400,
+                f"Service '{service_id}' is invoked by the {expected} hook, not by the hook "
+                "named in the request.",
+                location="$.hook",
+            )
+        return service
+
+    def call(self, service_id: str, request: Any) -> HookOutcome:
+        if self.registry.hooks_for(service_id) is None:
+            raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
+        envelope.validate(request, "request")
+        service = self.resolve_service(service_id, request.get("hook"))
+        gathered = gather(request, service, self.settings)
+
+        context = request["context"]
+        draft_candidates = flatten(context.get("draftOrders"))
+        total = len(gathered.resources) + len(draft_candidates)
+        if total > self.settings.max_resources:
+            raise ClientError(
+                413,
+                f"The request carries {total} FHIR resources; this service accepts at most "
+                f"{self.settings.max_resources}.",
+            )
+        checked = check_resources(gathered.resources, self.knowledge.is_relevant)
+        drafts = check_resources(draft_candidates, _always, lenient_missing=True)
+        assessment = self.engine.assess(
+            service.hook,
+            context,
+            ClinicalData(resources=checked.resources, draft_orders=drafts.resources),
+            self.clock(),
+        )
+        cards = list(assessment.cards)
+        response: dict[str, Any] = {"cards": cards}
+        extension = _response_extension(gathered, checked, drafts)
+        if extension:
+            response["extension"] = {EXTENSION_KEY: extension}
+        self._record(service, cards)
+        return HookOutcome(
+            response=response,
+            service=service,
+            card_kinds=[card_kind(c) for c in cards],
+            models_built=checked.models_built + drafts.models_built,
+        )
+
+    def _record(self, service: ServiceDefinition, cards: list[dict]) -> None:
+        if self.store is None or not cards:
+            return
+        issued = [
+            IssuedCard(
+                card_uuid=str(c.get("uuid")),
+                service_id=service.id,
+                hook=service.hook,
+                kind=card_kind(c),
+                indicator=str(c.get("indicator")),
+                suggestions=tuple(
+                    (str(s.get("uuid")), str(s.get("label"))) for s in c.get("suggestions") or []
+                ),
+            )
+            for c in cards
+            if c.get("uuid")
+        ]
+        try:
+            self.store.record_cards(issued)
+        except StorageError as error:
+            # The clinician still gets the cards; only the governance count misses them.
+            log.warning("issued cards not recorded: %s", error)
+
+
+def _always(_resource: dict) -> bool:
+    return True
+
+
+def _response_extension(gathered, checked: CheckedResources, drafts: CheckedResources) -> dict:
+    extension: dict[str, Any] = {}
+    if gathered.unavailable:
+        extension["unavailableData"] = [
+            {"prefetchKey": key, "reason": reason}
+            for key, reason in sorted(gathered.unavailable.items())
+        ]
+    if gathered.truncated:
+        extension["truncatedData"] = sorted(gathered.truncated)
+    if gathered.fetched:
+        extension["fetchedFromFhirServer"] = list(gathered.fetched)
+    skipped = [s.as_json() for s in checked.skipped + drafts.skipped]
+    if skipped:
+        extension["skippedResources"] = skipped
+    return extension

@@ -1,0 +1,111 @@
+"""Turn prefetch values, fetched data and draft orders into checked FHIR resources.
+
+Only resource types and codes the rules can use are modelled (checking a resource
+with fhir.resources costs ~0.4 ms; a year of vital signs is thousands of them).
+A resource that fails its model is skipped and reported, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from pydantic import ValidationError
+
+# R4B models for resources whose R4 (4.0.1) JSON shape is unchanged in R4B; see
+# docs/fhir-versions.md for the differences we checked.
+MODELS: dict[str, Any] = {
+    "MedicationRequest": MedicationRequest,
+    "Medication": Medication,
+    "Observation": Observation,
+    "Condition": Condition,
+    "Patient": Patient,
+    "Encounter": Encounter,
+}
+
+Relevance = Callable[[dict], bool]
+
+
+@dataclass
+class SkippedResource:
+    resource_type: str
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"resourceType": self.resource_type, "reason": self.reason}
+
+
+@dataclass
+class CheckedResources:
+    resources: list[dict] = field(default_factory=list)
+    skipped: list[SkippedResource] = field(default_factory=list)
+    models_built: int = 0
+
+
+def flatten(value: Any) -> list[dict]:
+    """A prefetch value (resource, searchset Bundle or null) as a list of resources."""
+    if not isinstance(value, dict):
+        return []
+    if value.get("resourceType") == "Bundle":
+        entries = value.get("entry")
+        if not isinstance(entries, list):
+            return []
+        return [
+            e["resource"]
+            for e in entries
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        ]
+    return [value]
+
+
+def _error_fields(error: ValidationError) -> str:
+    # Field locations only: pydantic's messages can quote the offending (clinical) value.
+    locations = sorted({".".join(str(p) for p in e["loc"] if not isinstance(p, int))
+                        for e in error.errors()})
+    shown = ", ".join(loc or "(root)" for loc in locations[:5])
+    more = f" and {len(locations) - 5} more" if len(locations) > 5 else ""
+    return f"does not match the FHIR R4 {error.title} model at {shown}{more}"
+
+
+def _only_missing(error: ValidationError) -> bool:
+    return all(e["type"] == "missing" for e in error.errors())
+
+
+def check_resources(
+    candidates: Iterable[dict],
+    is_relevant: Relevance,
+    *,
+    lenient_missing: bool = False,
+    into: CheckedResources | None = None,
+) -> CheckedResources:
+    """Keep relevant resources that match their model.
+
+    `lenient_missing` keeps resources whose only faults are missing required fields:
+    clients such as the CDS Hooks Sandbox send sparse draft orders, and fact
+    extraction reads whatever is there.
+    """
+    out = into or CheckedResources()
+    for resource in candidates:
+        kind = resource.get("resourceType")
+        model = MODELS.get(kind) if isinstance(kind, str) else None
+        if model is None or not is_relevant(resource):
+            continue
+        out.models_built += 1
+        try:
+            model.model_validate(resource)
+        except ValidationError as error:
+            if not (lenient_missing and _only_missing(error)):
+                out.skipped.append(SkippedResource(kind, _error_fields(error)))
+                continue
+        except (ValueError, TypeError, RecursionError) as error:
+            out.skipped.append(SkippedResource(kind, f"could not be read ({type(error).__name__})"))
+            continue
+        out.resources.append(resource)
+    return out

@@ -1,0 +1,53 @@
+"""Run the app under gunicorn (several worker processes, threads for FHIR-server I/O)."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from cds.config import Settings
+
+
+def validate_startup(settings: Settings) -> str | None:
+    """Load everything a worker loads, once, so a bad configuration stops start-up here."""
+    from cds.app import load_clinical
+    from cds.storage import Store, StorageError
+
+    try:
+        load_clinical(settings)
+        Store(settings.database_url).create_schema()
+    except StorageError as error:
+        return f"database: {error}"
+    except Exception as error:  # noqa: BLE001 - report any start-up fault plainly
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, options: dict) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from cds.app import create_app
+
+        return create_app()
+
+
+def run_server(host: str, port: int, workers: int, threads: int) -> None:
+    _Gunicorn(
+        {
+            "bind": f"{host}:{port}",
+            "workers": max(1, workers),
+            "threads": max(1, threads),
+            "worker_class": "gthread",
+            "timeout": 30,
+            "graceful_timeout": 10,
+            "accesslog": None,  # our own structured request log replaces it
+            "errorlog": "-",
+            "loglevel": "info",
+        }
+    ).run()

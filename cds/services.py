@@ -1,0 +1,129 @@
+"""The CDS services this server offers: discovery metadata and their prefetch templates.
+
+order-select and order-sign share one id: CDS Hooks 2.0 lets a server list the same
+id for several hooks so that a client replaces the order-select guidance with the
+order-sign guidance for the same orders (spec: "update stale guidance").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+ORDER_SERVICE_ID = "baclofen-order"
+
+
+@dataclass(frozen=True)
+class Prefetch:
+    key: str
+    template: str
+    # Required data: without it no safe decision is possible, so the service answers 412.
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: tuple[Prefetch, ...] = field(default=())
+    usage_requirements: str | None = None
+
+    def discovery_entry(self) -> dict:
+        entry = {
+            "hook": self.hook,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "prefetch": {p.key: p.template for p in self.prefetch},
+        }
+        if self.usage_requirements:
+            entry["usageRequirements"] = self.usage_requirements
+        return entry
+
+
+def _code_param(tokens: Iterable[str]) -> str:
+    tokens = sorted(set(tokens))
+    return ("&code=" + ",".join(tokens)) if tokens else ""
+
+
+def build_services(observation_codes: Iterable[str], condition_codes: Iterable[str]) -> list[
+    ServiceDefinition
+]:
+    """Service list with prefetch templates derived from the codes the rules read."""
+    patient = Prefetch("patient", "Patient/{{context.patientId}}")
+    # Any status: stopped and completed requests are the evidence of a discontinuation.
+    medications = Prefetch(
+        "medications",
+        "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+        required=True,
+    )
+    observations = Prefetch(
+        "observations",
+        "Observation?patient={{context.patientId}}"
+        + _code_param(observation_codes)
+        + "&_sort=-date&_count=500",
+    )
+    conditions = Prefetch(
+        "conditions",
+        "Condition?patient={{context.patientId}}" + _code_param(condition_codes),
+    )
+    encounter = Prefetch("encounter", "Encounter/{{context.encounterId}}")
+    common = (patient, medications, observations, conditions)
+    usage = (
+        "Send the prefetch keys, or a fhirServer with fhirAuthorization so the service can "
+        "fetch them; client JWT authentication unless the operator switched it off."
+    )
+    order_description = (
+        "Warns when a draft order stops, cancels or sharply cuts baclofen without a taper, "
+        "offers a supervised taper as a one-click suggestion, and calls for emergency "
+        "evaluation when withdrawal signs are present."
+    )
+    return [
+        ServiceDefinition(
+            ORDER_SERVICE_ID, "order-select", "Baclofen withdrawal risk (order selection)",
+            order_description, common, usage,
+        ),
+        ServiceDefinition(
+            ORDER_SERVICE_ID, "order-sign", "Baclofen withdrawal risk (order signing)",
+            order_description, common, usage,
+        ),
+        ServiceDefinition(
+            "baclofen-patient-view", "patient-view", "Baclofen withdrawal watch",
+            "Looks for recent abrupt baclofen discontinuation and for signs of withdrawal, "
+            "including intrathecal pump failure, when a chart is opened.",
+            common, usage,
+        ),
+        ServiceDefinition(
+            "baclofen-encounter-start", "encounter-start", "Baclofen on admission",
+            "At admission, flags home baclofen that is missing from the encounter's orders "
+            "and any signs of withdrawal already under way.",
+            (*common, encounter), usage,
+        ),
+        ServiceDefinition(
+            "baclofen-encounter-discharge", "encounter-discharge", "Baclofen at discharge",
+            "At discharge, flags baclofen the patient was taking that is missing from the "
+            "discharge orders.",
+            (*common, encounter), usage,
+        ),
+    ]
+
+
+class ServiceRegistry:
+    """Lookup by id and hook; several entries may share one id (different hooks)."""
+
+    def __init__(self, services: list[ServiceDefinition]) -> None:
+        self.services = services
+        self._by_id: dict[str, dict[str, ServiceDefinition]] = {}
+        for service in services:
+            self._by_id.setdefault(service.id, {})[service.hook] = service
+
+    def ids(self) -> set[str]:
+        return set(self._by_id)
+
+    def hooks_for(self, service_id: str) -> dict[str, ServiceDefinition] | None:
+        return self._by_id.get(service_id)
+
+    def discovery(self) -> dict:
+        return {"services": [s.discovery_entry() for s in self.services]}

@@ -1,0 +1,1 @@
+"""HTTP layer: blueprints that translate between Flask and the pipeline."""

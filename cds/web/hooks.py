@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify
+
+from cds.errors import ClientError
+from cds.feedback import record_feedback
+from cds.storage import StorageError
+from cds.web.bodies import json_body
+
+bp = Blueprint("hooks", __name__)
+
+
+@bp.post("/cds-services/<service_id>")
+def invoke(service_id: str):
+    core = current_app.extensions["cds"]
+    g.service_id = service_id
+    body = json_body()
+    if isinstance(body, dict):
+        g.hook = body.get("hook") if isinstance(body.get("hook"), str) else None
+        g.hook_instance = (
+            body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
+        )
+    outcome = core.pipeline.call(service_id, body)
+    g.card_kinds = outcome.card_kinds
+    return jsonify(outcome.response)
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str):
+    core = current_app.extensions["cds"]
+    g.service_id = service_id
+    if core.registry.hooks_for(service_id) is None:
+        raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
+    body = json_body()
+    try:
+        result = record_feedback(core.store, service_id, body)
+    except StorageError as error:
+        # Not stored, so not acknowledged: the client retries later.
+        raise ClientError(503, "Feedback could not be stored right now; please retry.") from error
+    g.feedback = result
+    return jsonify(result)
