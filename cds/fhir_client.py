@@ -106,7 +106,7 @@ class FhirClient:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
-            raise FhirFetchError("the FHIR server answered with something that is not JSON") from None
+            raise FhirFetchError("the FHIR server answered with non-JSON") from None
 
     def _read_bounded(self, response: requests.Response) -> bytes:
         declared = response.headers.get("Content-Length", "")

@@ -10,7 +10,7 @@ from cds.config import Settings
 def validate_startup(settings: Settings) -> str | None:
     """Load everything a worker loads, once, so a bad configuration stops start-up here."""
     from cds.app import load_clinical
-    from cds.storage import Store, StorageError
+    from cds.storage import StorageError, Store
 
     try:
         load_clinical(settings)

@@ -142,7 +142,9 @@ class Store:
         except SQLAlchemyError as error:
             # Several workers may race to create the tables; the loser finds them made.
             if not self._tables_exist():
-                raise StorageError(f"cannot create the database schema: {type(error).__name__}")
+                raise StorageError(
+                    f"cannot create the database schema: {type(error).__name__}"
+                ) from None
 
     def _tables_exist(self) -> bool:
         from sqlalchemy import inspect
@@ -205,7 +207,8 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(self._insert_ignoring_duplicates(issued_cards), rows)
         except SQLAlchemyError as error:
-            raise StorageError(f"issued cards could not be recorded: {type(error).__name__}") from None
+            message = f"issued cards could not be recorded: {type(error).__name__}"
+            raise StorageError(message) from None
 
     def claim_jti(self, issuer: str, jti: str, expires_at: datetime) -> bool:
         """True if this (issuer, jti) was never seen before; False for a replay."""

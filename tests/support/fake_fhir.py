@@ -1,0 +1,106 @@
+"""A scriptable FHIR server on 127.0.0.1 for fallback and fault tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# A route answers (status, body bytes or JSON-able, extra headers) for a request path.
+Handler = Callable[["SeenRequest"], tuple[int, Any, dict[str, str]]]
+
+
+@dataclass
+class SeenRequest:
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeFhirServer:
+    routes: dict[str, Handler] = field(default_factory=dict)
+    default: Handler | None = None
+    seen: list[SeenRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        owner = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                seen = SeenRequest(self.path, {k.lower(): v for k, v in self.headers.items()})
+                owner.seen.append(seen)
+                handler = owner._match(self.path)
+                if handler is None:
+                    status, body, headers = 404, {"resourceType": "OperationOutcome"}, {}
+                else:
+                    status, body, headers = handler(seen)
+                if status == -1:  # drop the connection without an answer
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", headers.pop("Content-Type",
+                                                                 "application/fhir+json"))
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def _match(self, path: str) -> Handler | None:
+        for prefix, handler in self.routes.items():
+            if path.startswith(prefix):
+                return handler
+        return self.default
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def start(self) -> FakeFhirServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def json_answer(body: Any, status: int = 200) -> Handler:
+    return lambda _req: (status, body, {})
+
+
+def slow_answer(seconds: float, body: Any) -> Handler:
+    def handler(_req: SeenRequest):
+        time.sleep(seconds)
+        return 200, body, {}
+
+    return handler
+
+
+def bundle(resources: list[dict], next_url: str | None = None) -> dict:
+    out: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url:
+        out["link"] = [{"relation": "next", "url": next_url}]
+    return out

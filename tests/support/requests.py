@@ -1,0 +1,105 @@
+"""Builders for CDS Hooks requests used across the contract tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+HOOK_SERVICE = {
+    "order-sign": "baclofen-order",
+    "order-select": "baclofen-order",
+    "patient-view": "baclofen-patient-view",
+    "encounter-start": "baclofen-encounter-start",
+    "encounter-discharge": "baclofen-encounter-discharge",
+}
+
+BACLOFEN_10MG = {
+    "coding": [
+        {
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+            "code": "197391",
+            "display": "baclofen 10 MG Oral Tablet",
+        }
+    ],
+    "text": "baclofen 10 mg tablet",
+}
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def empty_bundle() -> dict:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": []}
+
+
+def patient(pid: str = "pat-1") -> dict:
+    return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1970-01-01"}
+
+
+def baclofen_request(
+    rid: str, status: str, authored: datetime, per_dose_tablets: float = 1, times_per_day: int = 3
+) -> dict:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/pat-1"},
+        "authoredOn": iso(authored),
+        "medicationCodeableConcept": BACLOFEN_10MG,
+        "dosageInstruction": [
+            {
+                "text": f"{per_dose_tablets:g} tablet by mouth {times_per_day} times daily",
+                "route": {"coding": [{"system": "http://snomed.info/sct", "code": "26643006",
+                                      "display": "Oral route"}]},
+                "timing": {"repeat": {"frequency": times_per_day, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": per_dose_tablets, "unit": "tablet",
+                                                  "system": "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm",
+                                                  "code": "TAB"}}],
+            }
+        ],
+    }
+
+
+def hook_request(hook: str, prefetch: dict | None = None, **context: Any) -> dict:
+    ctx: dict[str, Any] = {"userId": "Practitioner/prac-1", "patientId": "pat-1"}
+    if hook in ("encounter-start", "encounter-discharge"):
+        ctx["encounterId"] = "enc-1"
+    if hook in ("order-sign", "order-select"):
+        ctx["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": []}
+    if hook == "order-select":
+        ctx["selections"] = ["MedicationRequest/draft-1"]
+    ctx.update(context)
+    request: dict[str, Any] = {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "context": ctx,
+    }
+    if prefetch is None:
+        prefetch = {
+            "patient": patient(),
+            "medications": empty_bundle(),
+            "observations": empty_bundle(),
+            "conditions": empty_bundle(),
+        }
+        if hook in ("encounter-start", "encounter-discharge"):
+            prefetch["encounter"] = None
+    request["prefetch"] = prefetch
+    return request
+
+
+def stop_order_request(now: datetime | None = None) -> dict:
+    """order-sign: a patient on baclofen 30 mg/day for months; the draft stops it."""
+    now = now or datetime.now(UTC)
+    active = baclofen_request("home-1", "active", now - timedelta(days=180))
+    stop = baclofen_request("draft-1", "stopped", now - timedelta(days=180))
+    request = hook_request("order-sign")
+    request["prefetch"]["medications"] = {
+        "resourceType": "Bundle", "type": "searchset", "entry": [{"resource": active}]
+    }
+    request["context"]["draftOrders"] = {
+        "resourceType": "Bundle", "type": "collection", "entry": [{"resource": stop}]
+    }
+    return request

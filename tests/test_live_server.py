@@ -1,0 +1,95 @@
+"""Over real HTTP against `baclofen-cds serve` in a subprocess, as users run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from cds.storage import Store
+from tests.support.openapi import check_response
+from tests.support.requests import HOOK_SERVICE, hook_request, stop_order_request
+
+EXE = str(Path(sys.executable).with_name("baclofen-cds"))
+
+
+def test_discovery_and_hooks_over_http(live_server):
+    server = live_server()
+    discovery = requests.get(server.base_url + "/cds-services", timeout=10)
+    assert discovery.status_code == 200
+    assert len(discovery.json()["services"]) == 5
+    for hook, service_id in HOOK_SERVICE.items():
+        response = requests.post(f"{server.base_url}/cds-services/{service_id}",
+                                 json=hook_request(hook), timeout=10)
+        check_response("POST", f"/cds-services/{service_id}", response.status_code,
+                       response.json())
+        assert response.status_code == 200
+
+
+def test_errors_over_http_are_json_never_5xx(live_server):
+    server = live_server()
+    url = server.base_url + "/cds-services/baclofen-order"
+    cases = [
+        requests.post(url, data=b"{", headers={"Content-Type": "application/json"}, timeout=10),
+        requests.post(url, data=b"x", headers={"Content-Type": "text/plain"}, timeout=10),
+        requests.put(url, json={}, timeout=10),
+        requests.post(server.base_url + "/cds-services/nope", json={}, timeout=10),
+        requests.post(url, data=b"{" * 5000, headers={"Content-Type": "application/json"},
+                      timeout=10),
+    ]
+    assert [r.status_code for r in cases] == [400, 415, 405, 404, 400]
+    for response in cases:
+        assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_stop_order_card_over_http(live_server):
+    server = live_server()
+    response = requests.post(server.base_url + "/cds-services/baclofen-order",
+                             json=stop_order_request(), timeout=10)
+    assert response.status_code == 200
+    assert response.json()["cards"]
+
+
+def test_feedback_survives_a_restart(live_server, tmp_path):
+    db = tmp_path / "restart.db"
+    env = {"CDS_DATABASE_URL": f"sqlite:///{db}"}
+    server = live_server(env)
+    body = {"feedback": [{"card": "card-1", "outcome": "overridden",
+                          "outcomeTimestamp": "2026-01-31T10:05:31Z"}]}
+    url = server.base_url + "/cds-services/baclofen-order/feedback"
+    assert requests.post(url, json=body, timeout=10).json()["stored"] == 1
+    server.stop()
+    restarted = live_server(env)
+    url = restarted.base_url + "/cds-services/baclofen-order/feedback"
+    assert requests.post(url, json=body, timeout=10).json() == {
+        "received": 1, "stored": 0, "duplicates": 1}
+    rows = Store(f"sqlite:///{db}").feedback_rows()
+    assert [r["card_uuid"] for r in rows] == ["card-1"]
+
+
+def test_serve_refuses_no_auth_on_a_public_address():
+    result = subprocess.run([EXE, "serve", "--no-auth", "--host", "0.0.0.0", "--port", "1"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--allow-insecure" in result.stderr
+
+
+def test_evaluate_prints_the_response_for_a_request_file(tmp_path):
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(stop_order_request()))
+    result = subprocess.run([EXE, "evaluate", str(path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["cards"]
+
+
+def test_evaluate_reports_a_bad_request(tmp_path):
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps({"hook": "order-sign"}))
+    result = subprocess.run([EXE, "evaluate", str(path), "--service", "baclofen-order"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["resourceType"] == "OperationOutcome"
