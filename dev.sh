@@ -40,7 +40,9 @@ setup() {
   fi
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/python" -m pip install --quiet -e ".[$extras]" \
+  spec="."
+  [ "$extras" = base ] || spec=".[$extras]"
+  "$VENV/bin/python" -m pip install --quiet -e "$spec" \
     || die "pip could not install the project (see the messages above)."
   touch "$stamp"
 }
@@ -50,7 +52,7 @@ cmd=${1:-help}
 case "$cmd" in
   setup) setup test ;;
   serve)
-    setup postgres
+    setup base
     echo "baclofen-cds: local trial on http://127.0.0.1:${CDS_PORT:-8080} (SQLite, client authentication off)"
     CDS_AUTH=${CDS_AUTH:-off} exec "$VENV/bin/baclofen-cds" serve "$@" ;;
   test)
