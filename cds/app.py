@@ -16,6 +16,7 @@ from cds.pipeline import HookPipeline
 from cds.services import ServiceRegistry, build_services
 from cds.storage import Store
 from cds.web import discovery, health, hooks
+from cds.web.auth import build_authenticator, register_authentication
 from cds.web.errors import register_error_handlers
 from cds.web.request_log import register_request_log
 
@@ -65,7 +66,8 @@ def create_app(
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # keep card fields in the order the spec lists them
-    core = ServiceCore(settings, knowledge, engine, registry, store, pipeline)
+    authenticator = build_authenticator(settings, store)
+    core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator)
     app.extensions["cds"] = core
 
     CORS(
@@ -76,6 +78,7 @@ def create_app(
         max_age=600,
     )
     register_request_log(app)
+    register_authentication(app)
     register_error_handlers(app)
     for blueprint in (discovery.bp, hooks.bp, health.bp):
         app.register_blueprint(blueprint)

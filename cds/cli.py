@@ -121,6 +121,12 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
     return 0
 
 
+DELEGATED = {
+    "keys": ("cds.auth.keys_cli", "run_keys_cli"),
+    "taper": ("cds.taper.cli", "run_taper_cli"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baclofen-cds", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,12 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     fixtures.add_argument("action", choices=["list", "render"])
     fixtures.add_argument("name", nargs="?")
     fixtures.set_defaults(func=cmd_fixtures)
+    for name, help_text in (
+        ("keys", "generate a test key pair and sign client JWTs (integrators)"),
+        ("taper", "print a supervised taper plan for a daily dose and product"),
+    ):
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Subcommands with their own argument parsers, owned by their packages.
+    if argv and argv[0] in DELEGATED:
+        module_name, function_name = DELEGATED[argv[0]]
+        module = __import__(module_name, fromlist=[function_name])
+        return int(getattr(module, function_name)(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

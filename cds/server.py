@@ -11,10 +11,13 @@ def validate_startup(settings: Settings) -> str | None:
     """Load everything a worker loads, once, so a bad configuration stops start-up here."""
     from cds.app import load_clinical
     from cds.storage import StorageError, Store
+    from cds.web.auth import build_authenticator
 
     try:
         load_clinical(settings)
-        Store(settings.database_url).create_schema()
+        store = Store(settings.database_url)
+        store.create_schema()
+        build_authenticator(settings, store)
     except StorageError as error:
         return f"database: {error}"
     except Exception as error:  # noqa: BLE001 - report any start-up fault plainly
