@@ -1,0 +1,59 @@
+"""FHIR date/dateTime parsing that never raises: a malformed value is simply unknown."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+SECONDS_PER_DAY = 86400.0
+
+
+def parse_fhir_datetime(value: Any) -> datetime | None:
+    """FHIR date or dateTime -> aware UTC datetime; partial dates take their first instant."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 4:
+            return datetime(int(text), 1, 1, tzinfo=UTC)
+        if len(text) == 7:
+            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # why: FHIR requires a zone; assume UTC, not local
+    return parsed.astimezone(UTC)
+
+
+def aware(now: datetime) -> datetime:
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def days_between(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / SECONDS_PER_DAY
+
+
+def epoch_seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def age_in_years(birth_date: Any, now: datetime) -> int | None:
+    born = parse_fhir_datetime(birth_date)
+    if born is None or born > now:
+        return None
+    years = now.year - born.year
+    if (now.month, now.day) < (born.month, born.day):
+        years -= 1
+    return years
+
+
+def fmt_date(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else "date unknown"
+
+
+def fmt_datetime(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "time unknown"
+
