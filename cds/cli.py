@@ -54,7 +54,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logging.getLogger("cds").warning(
             "client authentication is OFF (CDS_AUTH=off): for local trials only"
         )
-    run_server(args.host, args.port, args.workers, args.threads)
+    if bool(args.certfile) != bool(args.keyfile):
+        print("baclofen-cds: --certfile and --keyfile go together", file=sys.stderr)
+        return 2
+    run_server(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile)
     return 0
 
 
@@ -136,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8080")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("CDS_WORKERS", "2")))
     serve.add_argument("--threads", type=int, default=int(os.environ.get("CDS_THREADS", "4")))
+    serve.add_argument("--certfile", default=os.environ.get("CDS_TLS_CERTFILE"),
+                       help="serve HTTPS with this PEM certificate (or terminate TLS in front)")
+    serve.add_argument("--keyfile", default=os.environ.get("CDS_TLS_KEYFILE"),
+                       help="the certificate's PEM private key")
     serve.add_argument("--no-auth", action="store_true",
                        help="accept calls without client JWTs (local trials only)")
     serve.add_argument("--allow-insecure", action="store_true",

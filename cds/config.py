@@ -69,6 +69,9 @@ class Settings:
     fhir_max_response_bytes: int = 20 * 1024 * 1024
     cors_origins: tuple[str, ...] = field(default=("*",))
     metrics_token: str | None = None
+    # CDS Hooks 2.0 requires a valid access token on every FHIR call; only an operator
+    # testing against an open FHIR server (e.g. a public sandbox) turns this on.
+    fhir_allow_without_token: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -92,4 +95,5 @@ class Settings:
             ),
             cors_origins=origins or ("*",),
             metrics_token=env.get("CDS_METRICS_TOKEN") or None,
+            fhir_allow_without_token=_switch(env, "CDS_FHIR_ALLOW_WITHOUT_TOKEN", False),
         )

@@ -51,13 +51,18 @@ def gather(request: dict, service: ServiceDefinition, settings: Settings) -> Gat
         return out
 
     server = request.get("fhirServer")
+    token = (request.get("fhirAuthorization") or {}).get("access_token")
+    reason = None
     if not server:
+        reason = "not prefetched and no fhirServer was given"
+    elif not token and not settings.fhir_allow_without_token:
+        reason = "not prefetched and no fhirAuthorization access token was given"
+    if reason:
         for item in to_fetch:
-            out.unavailable[item.key] = "not prefetched and no fhirServer was given"
+            out.unavailable[item.key] = reason
         _require(service, out)
         return out
 
-    token = (request.get("fhirAuthorization") or {}).get("access_token")
     deadline = time.monotonic() + settings.fhir_deadline
     client = FhirClient(
         server,

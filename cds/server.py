@@ -40,9 +40,18 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
-def run_server(host: str, port: int, workers: int, threads: int) -> None:
+def run_server(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> None:
+    tls = {"certfile": certfile, "keyfile": keyfile} if certfile and keyfile else {}
     _Gunicorn(
         {
+            **tls,
             "bind": f"{host}:{port}",
             "workers": max(1, workers),
             "threads": max(1, threads),

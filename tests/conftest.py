@@ -53,9 +53,11 @@ def live_server(tmp_path: Path, output_dir: Path):
     """A real `baclofen-cds serve` on 127.0.0.1 with its own SQLite file, auth off."""
     servers: list[LiveServer] = []
 
-    def start(env: dict[str, str] | None = None, workers: int = 1, args=None) -> LiveServer:
+    def start(env: dict[str, str] | None = None, workers: int = 1, args=None,
+              tls_cert: Path | None = None) -> LiveServer:
         base_env = {"CDS_AUTH": "off", "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}"}
-        server = LiveServer({**base_env, **(env or {})}, workers=workers, args=args)
+        server = LiveServer({**base_env, **(env or {})}, workers=workers, args=args,
+                            tls_cert=tls_cert)
         servers.append(server)
         return server.start(output_dir / f"server-{server.port}.log")
 

@@ -102,7 +102,8 @@ def attacks(keys, url: str, discovery_url: str) -> dict[str, str]:
                                    claims_for("https://evil.example/cds-services/x")),
         "untrusted issuer": sign(es, "ES384", "ec-1", claims_for(url, iss="https://evil.example")),
         "missing iss": sign(es, "ES384", "ec-1", claims_for(url, iss=None)),
-        "missing aud": sign(es, "ES384", "ec-1", claims_for(url, aud=None)),
+        "missing aud": sign(es, "ES384", "ec-1", {k: v for k, v in claims_for(url).items()
+                                                  if k != "aud"}),
         "missing exp": sign(es, "ES384", "ec-1", claims_for(url, exp=None)),
         "missing iat": sign(es, "ES384", "ec-1", claims_for(url, iat=None)),
         "missing jti": sign(es, "ES384", "ec-1", claims_for(url, jti=None)),

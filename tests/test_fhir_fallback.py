@@ -162,3 +162,22 @@ def test_token_never_appears_in_responses_or_logs(client, fake_fhir, caplog):
     response = call(client, fallback_request(fake_fhir))
     assert TOKEN not in response.get_data(as_text=True)
     assert TOKEN not in caplog.text
+
+
+def test_no_access_token_means_no_fhir_call(client, fake_fhir):
+    serve_everything(fake_fhir)
+    request = fallback_request(fake_fhir)
+    del request["fhirAuthorization"]
+    response = call(client, request)
+    assert response.status_code == 412
+    assert "access token" in response.get_json()["issue"][0]["diagnostics"]
+    assert fake_fhir.seen == []
+
+
+def test_open_fhir_server_can_be_allowed_by_the_operator(make_app, fake_fhir):
+    client = make_app(fhir_allow_without_token=True).test_client()
+    serve_everything(fake_fhir)
+    request = fallback_request(fake_fhir)
+    del request["fhirAuthorization"]
+    assert call(client, request).status_code == 200
+    assert all("authorization" not in r.headers for r in fake_fhir.seen)

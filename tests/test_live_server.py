@@ -93,3 +93,15 @@ def test_evaluate_reports_a_bad_request(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert json.loads(result.stdout)["resourceType"] == "OperationOutcome"
+
+
+def test_serve_speaks_https_when_given_a_certificate(live_server, tmp_path):
+    from tests.support.tls import self_signed_loopback_cert
+
+    cert, key = self_signed_loopback_cert(tmp_path)
+    server = live_server(args=["--certfile", str(cert), "--keyfile", str(key)], tls_cert=cert)
+    assert server.base_url.startswith("https://")
+    response = requests.post(server.base_url + "/cds-services/baclofen-patient-view",
+                             json=hook_request("patient-view"), verify=str(cert), timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"cards": []}

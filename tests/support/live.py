@@ -21,9 +21,12 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, env: dict[str, str], workers: int = 1, args: list[str] | None = None):
+    def __init__(self, env: dict[str, str], workers: int = 1, args: list[str] | None = None,
+                 tls_cert: Path | None = None):
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.verify: str | bool = str(tls_cert) if tls_cert else True
+        scheme = "https" if tls_cert else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
         self.workers = workers
         self.args = args or []
@@ -43,7 +46,7 @@ class LiveServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early: {log_path.read_text()[-2000:]}")
             try:
-                if requests.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.base_url + "/healthz", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except requests.RequestException:
                 time.sleep(0.1)
