@@ -46,7 +46,8 @@ class LiveServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early: {log_path.read_text()[-2000:]}")
             try:
-                if requests.get(self.base_url + "/healthz", timeout=1, verify=self.verify).status_code == 200:
+                health = requests.get(self.base_url + "/healthz", timeout=1, verify=self.verify)
+                if health.status_code == 200:
                     return self
             except requests.RequestException:
                 time.sleep(0.1)
