@@ -338,6 +338,7 @@ def plan_taper(
         for i, level in enumerate(timed)
     )
     target_date = start + timedelta(days=len(timed) * interval)
+    warnings += _strength_warnings(product, delivery, [*levels[:-1], levels[-1]])
     maintenance = None
     if target_units:
         maintenance = _step(len(steps) + 1, target_date, None, levels[-1], delivery)
@@ -364,3 +365,24 @@ def _highest_level_at_most(daily_mg: float, frequency: int, limits: _Limits) -> 
         if level is not None:
             return level
     return None
+
+
+def _strength_warnings(product: Product, delivery: Delivery, levels: list[_Level]) -> list[str]:
+    """Say so when the plan needs tablet/packet strengths other than the ordered one."""
+    ordered = product.strength_mg
+    if delivery.kind not in ("tablet", "granules") or ordered is None:
+        return []
+    used: set[float] = set()
+    for level in levels:
+        for units, _times in _split(level):
+            counts = delivery.units_of(units * delivery.unit_mg)
+            used.update(counts or ())
+    others = sorted(used - {float(ordered)})
+    if not others:
+        return []
+    listed = " and ".join(format_number(s) for s in others)
+    noun = "tablets" if delivery.kind == "tablet" else "granule packets"
+    return [
+        f"The plan also needs {listed} mg {noun} as well as the ordered "
+        f"{format_number(ordered)} mg; the order gives each dose in mg."
+    ]
