@@ -15,9 +15,11 @@ from cds.config import Settings
 from cds.pipeline import HookPipeline
 from cds.services import ServiceRegistry, build_services
 from cds.storage import Store
-from cds.web import discovery, health, hooks
+from cds.web import discovery, health, hooks, preview, reports
 from cds.web.auth import build_authenticator, register_authentication
 from cds.web.errors import register_error_handlers
+from cds.web.metrics import bp as metrics_bp
+from cds.web.metrics import register_metrics
 from cds.web.request_log import register_request_log
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,8 @@ def create_app(
     )
     register_request_log(app)
     register_authentication(app)
+    register_metrics(app)  # after authentication: only authenticated bodies are read
     register_error_handlers(app)
-    for blueprint in (discovery.bp, hooks.bp, health.bp):
+    for blueprint in (discovery.bp, hooks.bp, health.bp, metrics_bp, reports.bp, preview.bp):
         app.register_blueprint(blueprint)
     return app

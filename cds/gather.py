@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from cds.config import Settings
 from cds.errors import ClientError
 from cds.fhir_client import FetchLimits, FhirClient, FhirFetchError, render_template
+from cds.metrics import observe_fhir_fetch
 from cds.resources import flatten
 from cds.services import ServiceDefinition
 
@@ -81,7 +82,7 @@ def gather(request: dict, service: ServiceDefinition, settings: Settings) -> Gat
         if query is None:
             out.unavailable[item.key] = "its prefetch template needs a context value not given"
             continue
-        futures[_FETCH_POOL.submit(client.search, query)] = item.key
+        futures[_FETCH_POOL.submit(observe_fhir_fetch, client.search, query)] = item.key
     done, not_done = wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 0.25)
     for future in not_done:
         future.cancel()
