@@ -124,6 +124,28 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback_report(args: argparse.Namespace) -> int:
+    from cds.report import build_report, parse_since, render_csv, render_table, report_json
+    from cds.storage import Store
+
+    try:
+        since = parse_since(args.since) if args.since else None
+        settings = Settings.from_env()
+    except (ValueError, ConfigError) as error:
+        print(f"baclofen-cds: {error}", file=sys.stderr)
+        return 2
+    store = Store(settings.database_url)
+    store.create_schema()  # an empty report for a service that never ran, not a crash
+    report = build_report(store, since)
+    if args.json:
+        print(json.dumps(report_json(report), indent=2))
+    elif args.csv:
+        sys.stdout.write(render_csv(report))
+    else:
+        sys.stdout.write(render_table(report))
+    return 0
+
+
 DELEGATED = {
     "keys": ("cds.auth.keys_cli", "run_keys_cli"),
     "taper": ("cds.taper.cli", "run_taper_cli"),
@@ -159,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     fixtures.add_argument("action", choices=["list", "render"])
     fixtures.add_argument("name", nargs="?")
     fixtures.set_defaults(func=cmd_fixtures)
+
+    report = sub.add_parser("feedback-report",
+                            help="cards shown, accepted and overridden per card kind "
+                                 "(reads CDS_DATABASE_URL)")
+    report.add_argument("--since", help="only cards issued from this date (YYYY-MM-DD) or time")
+    report_format = report.add_mutually_exclusive_group()
+    report_format.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    report_format.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report.set_defaults(func=cmd_feedback_report)
     for name, help_text in (
         ("keys", "generate a test key pair and sign client JWTs (integrators)"),
         ("taper", "print a supervised taper plan for a daily dose and product"),
