@@ -15,7 +15,8 @@ from cds.facts.orders import ACTIVE_STATUSES, ENDED_STATUSES, BaclofenOrder
 from cds.model import Product
 from rules import Knowledge
 
-EventKind = Literal["stop", "cut", "ended", "omission"]
+# "intrathecal" is the standing intrathecal course (no stop on record), see cds/facts.
+EventKind = Literal["stop", "cut", "ended", "omission", "intrathecal"]
 DRAFT_HOOKS = ("order-sign", "order-select")
 HISTORY_HOOKS = ("patient-view", "encounter-start")
 TRANSITION_HOOKS = ("encounter-start", "encounter-discharge")
