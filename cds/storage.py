@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,6 +79,22 @@ class StorageError(RuntimeError):
     """The database could not be written; the caller answers 503, never acknowledges."""
 
 
+# Any constant: serialises schema creation across instances starting together on PostgreSQL.
+_SCHEMA_LOCK_KEY = 0x62_61_63_6C  # "bacl"
+
+
+def _utc(moment: datetime) -> datetime:
+    """Store instants in UTC: SQLite's DATETIME keeps no offset, so a +02:00 timestamp
+    would otherwise be read back two hours off (PostgreSQL's timestamptz converts)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _text(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; a client-sent NUL must not turn into a 503 that
+    the client retries forever, so it is stored as U+FFFD on every database alike."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class FeedbackEntry:
     service_id: str
@@ -136,25 +153,48 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def create_schema(self) -> None:
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except SQLAlchemyError as error:
-            # Several workers may race to create the tables; the loser finds them made.
-            if not self._tables_exist():
-                raise StorageError(
-                    f"cannot create the database schema: {type(error).__name__}"
-                ) from None
+    def create_schema(self, attempts: int = 5) -> None:
+        # Several workers and instances create the schema at start-up. On PostgreSQL an
+        # advisory lock makes them take turns (concurrent CREATE TABLE can fail on the
+        # catalog's unique index); elsewhere the loser of a race retries and finds it made.
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    if self.dialect == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                     {"key": _SCHEMA_LOCK_KEY})
+                    metadata.create_all(conn, checkfirst=True)
+                return
+            except SQLAlchemyError as error:
+                if self._tables_exist():
+                    return
+                if attempt == attempts - 1:
+                    raise StorageError(
+                        f"cannot create the database schema: {type(error).__name__}"
+                    ) from None
+                time.sleep(0.2 * (attempt + 1))
 
     def _tables_exist(self) -> bool:
         from sqlalchemy import inspect
 
-        names = set(inspect(self.engine).get_table_names())
+        try:
+            names = set(inspect(self.engine).get_table_names())
+        except SQLAlchemyError:
+            return False
         return {"feedback", "issued_cards", "jwt_replay"} <= names
 
     def _insert_ignoring_duplicates(self, table: Table):
         dialect = postgresql if self.dialect == "postgresql" else sqlite
         return dialect.insert(table).on_conflict_do_nothing()
+
+    def _insert_if_new(self, conn, table: Table, row: dict) -> bool:
+        """Insert unless the key exists; True when this call inserted the row.
+
+        RETURNING, not rowcount: with psycopg 3 under SQLAlchemy 2.1 rowcount reads -1 for
+        INSERT .. ON CONFLICT DO NOTHING, which made every replayed JWT look new.
+        (SQLite has RETURNING since 3.35.)"""
+        statement = self._insert_ignoring_duplicates(table).returning(*table.primary_key.columns)
+        return conn.execute(statement, row).first() is not None
 
     def save_feedback(self, entries: Iterable[FeedbackEntry]) -> int:
         """Store entries in one transaction; returns how many were new."""
@@ -162,15 +202,15 @@ class Store:
         rows = [
             {
                 "dedupe_key": e.dedupe_key(),
-                "service_id": e.service_id,
-                "card_uuid": e.card_uuid,
+                "service_id": _text(e.service_id),
+                "card_uuid": _text(e.card_uuid),
                 "outcome": e.outcome,
                 "accepted_suggestions": json.dumps(list(e.accepted_suggestions)),
-                "override_system": e.override_system,
-                "override_code": e.override_code,
-                "override_display": e.override_display,
-                "user_comment": e.user_comment,
-                "outcome_timestamp": e.outcome_timestamp,
+                "override_system": _text(e.override_system),
+                "override_code": _text(e.override_code),
+                "override_display": _text(e.override_display),
+                "user_comment": _text(e.user_comment),
+                "outcome_timestamp": _utc(e.outcome_timestamp),
                 "received_at": now,
             }
             for e in entries
@@ -179,11 +219,10 @@ class Store:
             return 0
         try:
             with self.engine.begin() as conn:
-                new = 0
-                statement = self._insert_ignoring_duplicates(feedback)
-                for row in rows:
-                    new += conn.execute(statement, row).rowcount or 0
-                return new
+                if self.dialect == "postgresql":
+                    # Acknowledge only what is on disk, whatever the server's default.
+                    conn.execute(text("SET LOCAL synchronous_commit = on"))
+                return sum(self._insert_if_new(conn, feedback, row) for row in rows)
         except SQLAlchemyError as error:
             raise StorageError(f"feedback could not be stored: {type(error).__name__}") from None
 
@@ -214,30 +253,31 @@ class Store:
         """True if this (issuer, jti) was never seen before; False for a replay."""
         try:
             with self.engine.begin() as conn:
-                result = conn.execute(
-                    self._insert_ignoring_duplicates(jwt_replay),
-                    {"issuer": issuer, "jti": jti, "expires_at": expires_at},
+                claimed = self._insert_if_new(
+                    conn,
+                    jwt_replay,
+                    {"issuer": _text(issuer), "jti": _text(jti), "expires_at": _utc(expires_at)},
                 )
-                if result.rowcount:
+                if claimed:
                     # Keep the table small: expired ids can no longer be replayed.
                     conn.execute(delete(jwt_replay).where(
                         jwt_replay.c.expires_at < datetime.now(UTC)
                     ))
-                return bool(result.rowcount)
+                return claimed
         except SQLAlchemyError as error:
             raise StorageError(f"replay store unavailable: {type(error).__name__}") from None
 
     def feedback_rows(self, since: datetime | None = None) -> list[dict]:
         query = select(feedback).order_by(feedback.c.id)
         if since is not None:
-            query = query.where(feedback.c.outcome_timestamp >= since)
+            query = query.where(feedback.c.outcome_timestamp >= _utc(since))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def issued_card_rows(self, since: datetime | None = None) -> list[dict]:
         query = select(issued_cards).order_by(issued_cards.c.issued_at)
         if since is not None:
-            query = query.where(issued_cards.c.issued_at >= since)
+            query = query.where(issued_cards.c.issued_at >= _utc(since))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
