@@ -70,6 +70,8 @@ def summary_for(finding: Finding, knowledge: Knowledge) -> str:
     if finding.kind in (KIND_EMERGENCY, KIND_INTRATHECAL_EARLY_SIGNS) and event.kind == \
             "intrathecal":
         template = kind_text.get("summary_intrathecal", template)
+    if finding.kind == KIND_SUPERVISED_TAPER and event.kind == "omission":
+        template = kind_text.get("summary_omission", template)
     cut = event.cut_fraction
     values = {
         "event": texts["events"][event.kind].format(cut_percent=round((cut or 0) * 100)),
