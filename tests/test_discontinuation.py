@@ -111,3 +111,13 @@ def test_omission_at_admission_and_continuation():
     inpatient = baclofen_request("in1", days_ago=0, encounter={"reference": "Encounter/enc1"})
     assert events("encounter-start", [home, inpatient], context=ctx) == []
     assert events("encounter-discharge", [home], context={"patientId": "p1"}) == []
+
+
+def test_stop_draft_with_its_own_id_stops_the_current_order():
+    # EHRs often send the discontinue as a new MedicationRequest that does not link back.
+    current = baclofen_request("mr1", days_ago=120)  # 30 mg/day
+    stop = dict(current, id="draft-stop", status="stopped")
+    (event,) = events("order-sign", [current], [stop])
+    assert event.kind == "stop"
+    assert event.current_daily == 30 and event.target_daily == 0
+    assert event.draft_order["id"] == "draft-stop"

@@ -97,12 +97,19 @@ def _draft_event(group: str, orders: list[BaclofenOrder], now: datetime,
     record_refs = {r.ref for r in records}
     stops = [d for d in drafts if d.is_stop_marker]
     new = [d for d in drafts if not d.is_stop_marker]
-    current = records + [d for d in stops if d.ref not in record_refs]
+    # A stop draft that names no recorded order (new id, no priorPrescription) still stops
+    # this route's baclofen: counting it beside the records would double the current dose
+    # and turn a stop into a "cut" (conservative: it stops every current order).
+    unlinked_stops = [d for d in stops
+                      if d.ref not in record_refs and d.prior_ref not in record_refs]
+    current = records or unlinked_stops
     if not current:
         return None  # not on baclofen by this route: a new start, not a discontinuation
     if any(n.dose.is_taper_schedule for n in new):
         return None  # the draft itself is a taper plan
     replaced = {d.ref for d in drafts} | {d.prior_ref for d in drafts if d.prior_ref}
+    if unlinked_stops:
+        replaced |= record_refs
     remaining = [r for r in records if r.ref not in replaced]
     current_total = _sum([o.dose.amount for o in current])
     anchor = max(current, key=lambda o: (o.start is not None, o.start or now, o.ref))
