@@ -60,7 +60,7 @@ def create_app(
     store = Store(settings.database_url)
     store.create_schema()
     registry = ServiceRegistry(
-        build_services(knowledge.observation_code_tokens(), knowledge.condition_code_tokens())
+        build_services(knowledge.observation_code_tokens())
     )
     pipeline_kwargs = {"clock": clock} if clock else {}
     pipeline = HookPipeline(settings, registry, knowledge, engine, store, **pipeline_kwargs)

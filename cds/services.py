@@ -48,9 +48,7 @@ def _code_param(tokens: Iterable[str]) -> str:
     return ("&code=" + ",".join(tokens)) if tokens else ""
 
 
-def build_services(observation_codes: Iterable[str], condition_codes: Iterable[str]) -> list[
-    ServiceDefinition
-]:
+def build_services(observation_codes: Iterable[str]) -> list[ServiceDefinition]:
     """Service list with prefetch templates derived from the codes the rules read."""
     patient = Prefetch("patient", "Patient/{{context.patientId}}")
     # Any status: stopped and completed requests are the evidence of a discontinuation.
@@ -65,10 +63,9 @@ def build_services(observation_codes: Iterable[str], condition_codes: Iterable[s
         + _code_param(observation_codes)
         + "&_sort=-date&_count=500",
     )
-    conditions = Prefetch(
-        "conditions",
-        "Condition?patient={{context.patientId}}" + _code_param(condition_codes),
-    )
+    # Unfiltered: risk conditions include ICD-10-CM code families (e.g. G35*) that a
+    # FHIR token search cannot express, and a patient's Condition list is short.
+    conditions = Prefetch("conditions", "Condition?patient={{context.patientId}}")
     encounter = Prefetch("encounter", "Encounter/{{context.encounterId}}")
     common = (patient, medications, observations, conditions)
     usage = (
