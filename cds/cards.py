@@ -15,6 +15,7 @@ from cds.findings import (
     KIND_SUPERVISED_TAPER,
     Finding,
 )
+from cds.taper.suggestions import intrathecal_detail
 from rules import Knowledge
 
 EXTENSION_KEY = "org.baclofen-cds"
@@ -52,6 +53,8 @@ def build_card(finding: Finding, knowledge: Knowledge) -> dict:
             for r in kind_text["override_reasons"]
         ]
     if finding.kind == KIND_SUPERVISED_TAPER:
+        # Plans again (about 0.3 ms) rather than sharing the detail's plan, so the seam
+        # stays one call that tests can replace; plans are deterministic, so both agree.
         suggestions = taper_seam.taper_suggestions(finding, knowledge)
         if suggestions:
             card["suggestions"] = suggestions
@@ -141,6 +144,14 @@ def detail_for(finding: Finding, knowledge: Knowledge) -> str:
     lines += [f"- {a}" for a in _actions(finding, kind_text)]
     if finding.kind == KIND_SUPERVISED_TAPER and not event.dose_known:
         lines += ["", kind_text["dose_unknown_note"].strip()]
+    if finding.kind == KIND_SUPERVISED_TAPER:
+        proposal = taper_seam.taper_proposal(finding, knowledge)
+        plan = taper_seam.plan_lines(proposal, finding, kind_text["taper_plan"])
+        lines += ["", *plan] if plan else []
+    if finding.kind == KIND_INTRATHECAL_STOP:
+        # No oral schedule for a pump: the planner's advice, from rules/taper.yaml.
+        lines += ["", f"**{kind_text['reduction_heading']}**", "",
+                  intrathecal_detail(taper_seam.taper_params())]
     lines += ["", "**Sources**", ""]
     for ref in kind_text["references"]:
         item = knowledge.cards["references"][ref]

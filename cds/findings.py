@@ -7,6 +7,7 @@ route, risk, exposure, target dose, the signs, and the draft order to act on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cds.engine import RuleFiring
 from cds.facts import INTRATHECAL_COURSE_ID, ClinicalFacts
@@ -43,6 +44,8 @@ class Finding:
     early_signs: list[Sign]
     patient_ref: str | None
     rules: list[str] = field(default_factory=list)
+    # The assessment's clock: a taper plan starts on this date (never the wall clock).
+    assessed_at: datetime | None = None
 
     # -- what a taper planner needs --
 
@@ -124,5 +127,5 @@ def build_findings(firings: list[RuleFiring], facts: ClinicalFacts) -> list[Find
                 sign.severity == "severe_if_intrathecal" and event.route == "intrathecal")
             (severe if is_severe else early).append(sign)
         findings.append(Finding(kind, event, facts.risks[subject_id], severe, early,
-                                facts.patient_ref, sorted(rules)))
+                                facts.patient_ref, sorted(rules), facts.now))
     return sorted(findings, key=lambda f: (KIND_ORDER.index(f.kind), f.subject_id))

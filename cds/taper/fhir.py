@@ -77,11 +77,14 @@ def taper_medication_request(
     *,
     params: TaperParams | None = None,
     request_id: str | None = None,
+    prior_prescription: str | None = None,
 ) -> dict[str, Any]:
     """A draft MedicationRequest carrying the whole taper (FHIR R4 JSON).
 
     Steps are sequential dosageInstructions (`sequence` = step number); a day split
     into unequal doses gives two instructions sharing one sequence (taken together).
+    `prior_prescription` ("MedicationRequest/<id>") names the current order the taper
+    replaces, so the EHR ends that order when the taper is signed instead of running both.
     """
     params = params or load_taper_params()
     steps = [*plan.steps, *([plan.maintenance] if plan.maintenance else [])]
@@ -102,4 +105,6 @@ def taper_medication_request(
     }
     if requester:
         request["requester"] = requester
+    if prior_prescription:
+        request["priorPrescription"] = {"reference": prior_prescription}
     return request
