@@ -1,0 +1,152 @@
+"""Requests shaped exactly like the public CDS Hooks Sandbox's get a 200.
+
+The Sandbox (github.com/cds-hooks/sandbox) calls discovery, resolves prefetch itself and
+leaves out keys it could not fill, signs ES384 JWTs whose jku names its own JWK Set, and
+drafts orders sparsely (status draft, no medication or intent until one is chosen).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+import pytest
+import requests
+import yaml
+
+from tests.support.fake_fhir import FakeFhirServer, json_answer
+from tests.support.requests import baclofen_request, patient
+from tests.support.sandbox import (
+    SANDBOX_ISS,
+    SANDBOX_JKU,
+    SANDBOX_JWKS,
+    SANDBOX_PRIVATE_KEY_PEM,
+    draft_orders_context,
+    sandbox_draft_order,
+    sandbox_jwt,
+    sparse_draft_order,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+PATIENT = "pat-1"
+ORDER = "/cds-services/baclofen-order"
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+def sandbox_prefetch(on_baclofen: bool) -> dict:
+    """What the Sandbox resolved itself: patient and medications; observations and
+    conditions left out, as when its FHIR server could not answer those searches."""
+    entries = []
+    if on_baclofen:
+        entries = [{"resource": baclofen_request("home-1", "active",
+                                                 datetime.now(UTC) - timedelta(days=120))}]
+    return {
+        "patient": patient(PATIENT),
+        "medications": {"resourceType": "Bundle", "type": "searchset", "entry": entries},
+    }
+
+
+def sandbox_request(hook: str, context: dict, on_baclofen: bool = False) -> dict:
+    # No fhirServer: this service must answer from the prefetch it was given.
+    return {"hookInstance": "7f1c2a9e-3b4d-4f5a-9c8e-1d2b3a4c5d6e", "hook": hook,
+            "context": context, "prefetch": sandbox_prefetch(on_baclofen)}
+
+
+ORDERS = {
+    "sparse (no medication, no intent)": lambda: sparse_draft_order(PATIENT),
+    "baclofen chosen (Sandbox shapes)": lambda: sandbox_draft_order(
+        PATIENT, "197391", "Baclofen 10 MG Oral Tablet"),
+    "other drug chosen": lambda: sandbox_draft_order(
+        PATIENT, "313782", "Acetaminophen 325 MG Oral Tablet"),
+}
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+@pytest.mark.parametrize("order_name", list(ORDERS))
+@pytest.mark.parametrize("on_baclofen", [False, True])
+def test_sandbox_draft_orders_get_200_and_no_card(client, hook, order_name, on_baclofen):
+    order = ORDERS[order_name]()
+    context = draft_orders_context(PATIENT, order, selection=hook == "order-select")
+    response = client.post(ORDER, json=sandbox_request(hook, context, on_baclofen),
+                           headers={"Accept": "application/json"})
+    assert response.status_code == 200, response.get_json()
+    # Nothing in these drafts stops, cuts or ends baclofen: no warning to show.
+    assert response.get_json()["cards"] == []
+
+
+def test_sandbox_patient_view_with_partial_prefetch(client):
+    context = {"patientId": PATIENT, "userId": "Practitioner/COREPRACTITIONER1"}
+    response = client.post("/cds-services/baclofen-patient-view",
+                           json=sandbox_request("patient-view", context, on_baclofen=True))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["cards"] == []
+    missing = {u["prefetchKey"] for u in body["extension"]["org.baclofen-cds"]["unavailableData"]}
+    assert missing == {"observations", "conditions"}
+
+
+def test_published_private_key_matches_published_jwks():
+    key = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(SANDBOX_JWKS["keys"][0]))
+    token = sandbox_jwt("https://example.org/cds-services")
+    claims = jwt.decode(token, key, algorithms=["ES384"], audience="https://example.org/cds-services")
+    assert claims["iss"] == SANDBOX_ISS
+    header = jwt.get_unverified_header(token)
+    assert header == {"alg": "ES384", "typ": "JWT", "kid": SANDBOX_JWKS["keys"][0]["kid"],
+                      "jku": SANDBOX_JKU}
+    assert "PRIVATE KEY" in SANDBOX_PRIVATE_KEY_PEM
+
+
+@pytest.fixture
+def sandbox_key_server():
+    """The Sandbox's JWK Set, served from 127.0.0.1 instead of sandbox.cds-hooks.org."""
+    server = FakeFhirServer(routes={JWKS_PATH: json_answer(SANDBOX_JWKS)}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def loopback_sandbox_trust(sandbox_key_server, tmp_path) -> Path:
+    """docs/trust-sandbox.yaml with only its key URLs moved to the loopback key server."""
+    trust = yaml.safe_load((ROOT / "docs" / "trust-sandbox.yaml").read_text())
+    (entry,) = trust["issuers"]
+    assert entry["iss"] == SANDBOX_ISS and entry["jwks_url"] == SANDBOX_JKU
+    assert entry["jku_allowed"] == [SANDBOX_JKU]
+    local = sandbox_key_server.base_url + JWKS_PATH
+    entry["jwks_url"], entry["jku_allowed"] = local, [local]
+    path = tmp_path / "trust-sandbox-loopback.yaml"
+    path.write_text(yaml.safe_dump(trust))
+    return path
+
+
+def test_sandbox_jwt_is_accepted_with_the_sandbox_trust_entry(
+        live_server, loopback_sandbox_trust, sandbox_key_server):
+    server = live_server({"CDS_AUTH": "on", "CDS_TRUST_FILE": str(loopback_sandbox_trust)})
+    jku = sandbox_key_server.base_url + JWKS_PATH
+
+    def call(method: str, path: str, body: dict | None = None, token: str | None = "sandbox"):
+        url = server.base_url + path
+        headers = {"Accept": "application/json"}
+        if token == "sandbox":
+            headers["Authorization"] = f"Bearer {sandbox_jwt(url, jku=jku)}"
+        elif token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.request(method, url, json=body, headers=headers, timeout=10)
+
+    discovery = call("GET", "/cds-services")
+    assert discovery.status_code == 200
+    assert {s["id"] for s in discovery.json()["services"]} >= {"baclofen-order"}
+
+    sparse = draft_orders_context(PATIENT, sparse_draft_order(PATIENT))
+    response = call("POST", ORDER, sandbox_request("order-sign", sparse, on_baclofen=True))
+    assert response.status_code == 200
+    assert response.json()["cards"] == []
+
+    # Authentication really is on: no token, or a token for another URL, is refused.
+    assert call("POST", ORDER, sandbox_request("order-sign", sparse), token=None) \
+        .status_code == 401
+    other_aud = sandbox_jwt(server.base_url + "/cds-services/other", jku=jku)
+    assert call("POST", ORDER, sandbox_request("order-sign", sparse), token=other_aud) \
+        .status_code == 401
+    assert [r.path for r in sandbox_key_server.seen] == [JWKS_PATH]  # fetched once, cached
