@@ -5,6 +5,7 @@ validate envelope -> gather data -> check resources -> clinical engine -> respon
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,10 +23,14 @@ from cds.storage import IssuedCard, StorageError, Store
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "org.baclofen-cds"
+# Checked first: without a possible baclofen order, nothing else can produce a card.
+ORDER_TYPES = frozenset({"MedicationRequest", "Medication", "Patient", "Encounter"})
 
 
 class Knowledge(Protocol):
-    def is_relevant(self, resource: dict) -> bool: ...
+    def is_relevant(self, resource: dict, now: datetime | None = None) -> bool: ...
+
+    def could_be_baclofen_request(self, request: dict) -> bool: ...
 
 
 class Engine(Protocol):
@@ -37,7 +42,7 @@ class HookOutcome:
     response: dict
     service: ServiceDefinition
     card_kinds: list[str] = field(default_factory=list)
-    models_built: int = 0
+    models_built: Counter[str] = field(default_factory=Counter)
 
 
 def card_kind(card: dict) -> str:
@@ -93,13 +98,13 @@ class HookPipeline:
                 f"The request carries {total} FHIR resources; this service accepts at most "
                 f"{self.settings.max_resources}.",
             )
-        checked = check_resources(gathered.resources, self.knowledge.is_relevant)
-        drafts = check_resources(draft_candidates, _always, lenient_missing=True)
+        now = self.clock()
+        checked, drafts = self._check(gathered.resources, draft_candidates, now)
         assessment = self.engine.assess(
             service.hook,
             context,
             ClinicalData(resources=checked.resources, draft_orders=drafts.resources),
-            self.clock(),
+            now,
         )
         cards = list(assessment.cards)
         response: dict[str, Any] = {"cards": cards}
@@ -113,6 +118,27 @@ class HookPipeline:
             card_kinds=[card_kind(c) for c in cards],
             models_built=checked.models_built + drafts.models_built,
         )
+
+    def _check(
+        self, resources: list[dict], draft_candidates: list[dict], now: datetime
+    ) -> tuple[CheckedResources, CheckedResources]:
+        """Model what the rules can use. Observations and Conditions only matter for a
+        patient with a baclofen order, so the common no-baclofen call skips them."""
+
+        def relevant(resource: dict) -> bool:
+            return self.knowledge.is_relevant(resource, now)
+
+        orders_first = [r for r in resources if r.get("resourceType") in ORDER_TYPES]
+        checked = check_resources(orders_first, relevant)
+        drafts = check_resources(draft_candidates, _always, lenient_missing=True)
+        if any(r.get("resourceType") == "MedicationRequest" for r in checked.resources) or any(
+            r.get("resourceType") == "MedicationRequest"
+            and self.knowledge.could_be_baclofen_request(r)
+            for r in drafts.resources
+        ):
+            rest = [r for r in resources if r.get("resourceType") not in ORDER_TYPES]
+            check_resources(rest, relevant, into=checked)
+        return checked, drafts
 
     def _record(self, service: ServiceDefinition, cards: list[dict]) -> None:
         if self.store is None or not cards:

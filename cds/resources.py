@@ -7,6 +7,7 @@ A resource that fails its model is skipped and reported, never fatal.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,7 @@ class SkippedResource:
 class CheckedResources:
     resources: list[dict] = field(default_factory=list)
     skipped: list[SkippedResource] = field(default_factory=list)
-    models_built: int = 0
+    models_built: Counter[str] = field(default_factory=Counter)  # by resourceType
 
 
 def flatten(value: Any) -> list[dict]:
@@ -97,7 +98,7 @@ def check_resources(
         model = MODELS.get(kind) if isinstance(kind, str) else None
         if model is None or not is_relevant(resource):
             continue
-        out.models_built += 1
+        out.models_built[kind] += 1
         try:
             model.model_validate(resource)
         except ValidationError as error:

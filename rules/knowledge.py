@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -106,8 +108,12 @@ class Knowledge:
 
     # -- relevance: cheap checks on raw JSON, before any fhir.resources model is built --
 
-    def is_relevant(self, resource: dict) -> bool:
-        """Could the rules read this resource? Keeps prefetch modelling to what matters."""
+    def is_relevant(self, resource: dict, now: datetime | None = None) -> bool:
+        """Could the rules read this resource? Keeps prefetch modelling to what matters.
+
+        With `now`, sign Observations older than the look-back window are dropped too:
+        a year of vital signs must not cost a model each when only weeks can matter.
+        """
         if not isinstance(resource, dict):
             return False
         rtype = resource.get("resourceType")
@@ -116,11 +122,49 @@ class Knowledge:
         if rtype == "MedicationRequest":
             return self.could_be_baclofen_request(resource)
         if rtype == "Observation":
-            code = resource.get("code")
-            return any(cs.matches_concept(code) for cs in self.observations.values())
+            return self._observation_relevant(resource, now)
         if rtype == "Condition":
             return any(cs.matches_concept(resource.get("code")) for cs in self._condition_sets())
         return False
+
+    @cached_property
+    def _observation_index(self) -> dict[tuple[str, str], bool]:
+        """(system, code) -> True when the code is a sign read only inside the window."""
+        unbounded = {"egfr", "creatinine"}  # renal function: the latest value counts, however old
+        index: dict[tuple[str, str], bool] = {}
+        for name, code_set in self.observations.items():
+            for pair in code_set.exact:
+                index[pair] = index.get(pair, True) and name not in unbounded
+        return index
+
+    @cached_property
+    def _observation_words(self) -> bool:
+        return any(cs.prefixes or cs.words for cs in self.observations.values())
+
+    def _observation_relevant(self, resource: dict, now: datetime | None) -> bool:
+        code = resource.get("code")
+        codings = code.get("coding") if isinstance(code, dict) else None
+        windowed: bool | None = None
+        if isinstance(codings, list):
+            for coding in codings:
+                if isinstance(coding, dict):
+                    hit = self._observation_index.get((coding.get("system"), coding.get("code")))
+                    if hit is not None:
+                        windowed = hit if windowed is None else windowed and hit
+        if windowed is None:
+            if not self._observation_words:
+                return False
+            if not any(cs.matches_concept(code) for cs in self.observations.values()):
+                return False
+            windowed = True
+        if not windowed or now is None:
+            return True
+        return not _older_than(resource, now - timedelta(days=self.relevance_window_days))
+
+    @property
+    def relevance_window_days(self) -> float:
+        """Signs count only after a stop within the look-back window (plus a day's margin)."""
+        return self.thresholds["lookback_days"] + 1 + self.thresholds["recent_sign_hours"] / 24
 
     def could_be_baclofen_request(self, request: dict) -> bool:
         if isinstance(request.get("medicationReference"), dict):
@@ -320,3 +364,15 @@ def _build(raw: dict[str, dict], thresholds: dict, thresholds_doc: dict) -> Know
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise KnowledgeError(f"knowledge files: malformed entry ({exc!r})") from None
+
+
+def _older_than(observation: dict, cutoff: datetime) -> bool:
+    """Compares ISO date prefixes as text (no parsing on the hot path); unknown -> keep."""
+    period = observation.get("effectivePeriod")
+    when = (observation.get("effectiveDateTime") or observation.get("effectiveInstant")
+            or (period.get("end") or period.get("start") if isinstance(period, dict) else None)
+            or observation.get("issued"))
+    if not isinstance(when, str) or len(when) < 10:
+        return False
+    # A day of slack for time zones: date text compares correctly in ISO format.
+    return when[:10] < (cutoff - timedelta(days=1)).strftime("%Y-%m-%d")

@@ -1,0 +1,53 @@
+"""Work done per request (not timing): the hot path models only what the rules can use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bench.payloads import order_sign_stop, patient_view_no_baclofen
+
+NOW = datetime.now(UTC)
+
+
+def outcome(app, service_id, request):
+    return app.extensions["cds"].pipeline.call(service_id, request)
+
+
+def test_no_baclofen_patient_view_builds_no_order_or_observation_models(app):
+    result = outcome(app, "baclofen-patient-view", patient_view_no_baclofen(NOW, 300))
+    assert result.response == {"cards": []}
+    assert result.models_built["MedicationRequest"] == 0
+    assert result.models_built["Observation"] == 0
+    assert result.models_built["Condition"] == 0
+    assert result.models_built["Patient"] == 1
+
+
+def test_a_year_of_vitals_models_only_the_recent_sign_observations(app):
+    request = order_sign_stop(NOW, observations=300, medication_requests=20)
+    result = outcome(app, "baclofen-order", request)
+    assert [c["extension"]["org.baclofen-cds"]["kind"] for c in result.response["cards"]] == [
+        "supervised-taper"]
+    # 1 baclofen order in the record + 1 draft; the 19 other drugs are never modelled.
+    assert result.models_built["MedicationRequest"] == 2
+    # About 300/365 readings a day, 6 of the 9 codes are read by the rules, and only the
+    # look-back window (about two weeks) matters: a few dozen, not 300.
+    assert 0 < result.models_built["Observation"] < 40
+
+
+def test_old_fever_does_not_count_but_recent_fever_does(app):
+    from datetime import timedelta
+
+    from bench.payloads import observation
+
+    request = order_sign_stop(NOW, observations=0, medication_requests=5)
+    entries = request["prefetch"]["observations"]["entry"]
+    entries.append({"resource": observation("8310-5", "Body temperature", "Cel", 39.4,
+                                            NOW - timedelta(days=200))})
+    kinds = [c["extension"]["org.baclofen-cds"]["kind"]
+             for c in outcome(app, "baclofen-order", request).response["cards"]]
+    assert kinds == ["supervised-taper"]
+    entries.append({"resource": observation("8310-5", "Body temperature", "Cel", 39.4,
+                                            NOW - timedelta(hours=2))})
+    kinds = [c["extension"]["org.baclofen-cds"]["kind"]
+             for c in outcome(app, "baclofen-order", request).response["cards"]]
+    assert kinds == ["emergency-evaluation"]
