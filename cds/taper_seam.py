@@ -84,8 +84,9 @@ def taper_proposal(finding: Finding, knowledge: Knowledge) -> TaperProposal:
         params=params, prior_prescription=replaced_order_ref(finding),
     )
     _copy_contained_medication(draft, request)
-    return TaperProposal(plan=plan,
-                         suggestions=build_taper_suggestions(plan, request, draft_ref, is_cut))
+    texts = knowledge.cards["kinds"][finding.kind]["taper_plan"]["suggestions"]
+    suggestions = build_taper_suggestions(plan, request, draft_ref, is_cut, texts)
+    return TaperProposal(plan=plan, suggestions=suggestions)
 
 
 def planning_product(product: Product, params: TaperParams) -> Product:

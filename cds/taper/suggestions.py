@@ -5,6 +5,7 @@ The card offers at most one of (selectionBehavior "at-most-one"):
   cut order and create the taper MedicationRequest. Actions in one suggestion are
   applied together (both or neither), so the patient is never left with neither order.
 - "Keep the current dose": delete the draft stop/cut order only.
+Their wording is card text, so it lives in rules/cards.yaml (supervised-taper.taper_plan).
 
 Intrathecal baclofen gets no suggestions: there is no oral plan to create, and the
 card's detail carries `intrathecal_detail()` instead (keep the pump running; reduce by
@@ -14,6 +15,7 @@ reprogramming under the pump team).
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from cds.taper.params import TaperParams
@@ -27,43 +29,50 @@ def _relative_reference(draft_order_ref: str) -> str:
     return draft_order_ref if "/" in draft_order_ref else f"MedicationRequest/{draft_order_ref}"
 
 
+@lru_cache(maxsize=1)
+def default_texts() -> dict[str, str]:
+    """The suggestion texts from rules/cards.yaml (card text lives with the rules)."""
+    from rules import load_knowledge
+
+    return load_knowledge().cards["kinds"]["supervised-taper"]["taper_plan"]["suggestions"]
+
+
 def build_taper_suggestions(
-    plan: TaperPlan, taper_request: dict[str, Any], draft_order_ref: str, is_cut: bool
+    plan: TaperPlan,
+    taper_request: dict[str, Any],
+    draft_order_ref: str,
+    is_cut: bool,
+    texts: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The two suggestions for a draft stop (or large cut) of oral baclofen."""
     if is_cut != (plan.kind == "cut"):
         raise ValueError("a cut needs a plan that ends at the new dose, a stop one ending at 0")
+    texts = texts or default_texts()
     resource_id = _relative_reference(draft_order_ref)
-    start_dose = f"{format_number(plan.start_daily_mg)} mg/day"
-    if is_cut:
-        target = f"{format_number(plan.target_mg)} mg/day"
-        replace_label = (
-            f"Replace the cut with a supervised taper to {target} over {plan.duration_days} days"
-        )
-        delete_text = f"Remove the draft order that cuts baclofen from {start_dose} to {target}"
-        keep_text = "Remove the draft order that cuts the dose; the current order continues"
-    else:
-        replace_label = f"Replace the stop with a supervised taper over {plan.duration_days} days"
-        delete_text = "Remove the draft order that stops baclofen at once"
-        keep_text = "Remove the draft stop order; the current baclofen order continues"
+    values = {
+        "start": f"{format_number(plan.start_daily_mg)} mg/day",
+        "target": f"{format_number(plan.target_mg)} mg/day",
+        "days": plan.duration_days,
+        "plan": plan_summary(plan),
+    }
+    which = "cut" if is_cut else "stop"
     replace = {
-        "label": replace_label,
+        "label": texts[f"replace_{which}"].format(**values),
         "uuid": str(uuid.uuid4()),
         "isRecommended": True,
         "actions": [
-            {"type": "delete", "description": delete_text, "resourceId": resource_id},
-            {
-                "type": "create",
-                "description": f"Order the taper (draft, for review): {plan_summary(plan)}",
-                "resource": taper_request,
-            },
+            {"type": "delete", "description": texts[f"delete_{which}"].format(**values),
+             "resourceId": resource_id},
+            {"type": "create", "description": texts["create"].format(**values),
+             "resource": taper_request},
         ],
     }
     keep = {
-        "label": f"Keep the current dose ({start_dose})",
+        "label": texts["keep"].format(**values),
         "uuid": str(uuid.uuid4()),
         "isRecommended": False,
-        "actions": [{"type": "delete", "description": keep_text, "resourceId": resource_id}],
+        "actions": [{"type": "delete", "description": texts[f"keep_{which}"].format(**values),
+                     "resourceId": resource_id}],
     }
     return [replace, keep]
 
