@@ -99,8 +99,10 @@ def test_supervised_taper_card_accept_a_suggestion(page, server, output_dir):
 
     buttons = card.locator("button.suggestion-button")
     assert buttons.count() >= 1, "the taper card should offer its taper as a suggestion"
-    if detail.locator("table").count():
-        assert detail.locator("th").first.inner_text() != ""
+    # The proposed taper schedule is a GFM table in the detail, rendered as a real table.
+    table = detail.locator("table")
+    assert table.count() == 1
+    assert table.locator("thead th").count() >= 3 and table.locator("tbody tr").count() >= 2
     page.screenshot(path=str(output_dir / "preview-taper.png"), full_page=True)
     suggestion_uuid = buttons.first.get_attribute("data-suggestion-uuid")
     card_uuid = card.get_attribute("data-card-uuid")
