@@ -13,6 +13,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import orjson
 import requests
+import urllib3
 
 FHIR_JSON = "application/fhir+json"
 
@@ -65,6 +66,12 @@ class FhirClient:
             if not isinstance(kind, str):
                 raise FhirFetchError("the FHIR server answered with something that is not FHIR")
             if kind != "Bundle":
+                if "?" in relative_url:
+                    # A search answered by a lone resource means the search did not run;
+                    # taking it as the result would read as "no such data".
+                    raise FhirFetchError(
+                        "the FHIR server answered a search with a resource that is not a Bundle"
+                    )
                 resources.append(body)
                 return FetchResult(resources)
             resources.extend(_bundle_resources(body))
@@ -99,9 +106,10 @@ class FhirClient:
                 if response.status_code != 200:
                     raise FhirFetchError(f"the FHIR server answered HTTP {response.status_code}")
                 body = self._read_bounded(response)
-        except requests.Timeout:
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise FhirFetchError("the FHIR server timed out") from None
-        except requests.RequestException:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+            # urllib3's own errors: the body is read from response.raw (see _read_bounded).
             raise FhirFetchError("the FHIR server could not be reached") from None
         try:
             return orjson.loads(body)
@@ -114,7 +122,13 @@ class FhirClient:
             raise FhirFetchError("the FHIR server's answer was larger than allowed")
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(chunk_size=65536):
+        while True:
+            # read1 returns what has arrived (one recv), where iter_content waits for a
+            # full 64 KB block: a server dripping a byte at a time would hold this thread
+            # long past the deadline and starve the shared fetch pool.
+            chunk = response.raw.read1(65536, decode_content=True)
+            if not chunk:
+                break
             size += len(chunk)
             if size > self._limits.max_response_bytes:
                 raise FhirFetchError("the FHIR server's answer was larger than allowed")
