@@ -1,0 +1,184 @@
+"""FHIR-server faults over real HTTP: `baclofen-cds serve` against a misbehaving FHIR server.
+
+Invariant for every fault: the hook answers within the gathering deadline plus a small
+margin; 412 when required data (medications) could not be had, otherwise 200 with the
+response extension naming the prefetch key that could not be fetched, and why.
+(The same faults through Flask's test client, without timing, are in
+tests/test_fhir_fallback.py.)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.support import faults
+from tests.support.fake_fhir import Handler, bundle, json_answer
+from tests.support.live import LiveServer
+from tests.support.openapi import check_response
+from tests.support.requests import hook_request, patient
+
+DEADLINE = 2.0
+MARGIN = 1.5  # HTTP round trip, rules and JSON on a loaded CI machine
+SERVICE_PATH = "/cds-services/baclofen-patient-view"
+EXTENSION = "org.baclofen-cds"
+MB = 1024 * 1024
+LATE = "deadline|timed out"  # cut by the deadline, or by a read timeout capped at it
+
+Fault = Callable[[faults.FaultyFhirServer, str], Handler]
+
+# name -> (fault for a route, pattern the reported reason must match)
+FAULTS: dict[str, tuple[Fault, str]] = {
+    "slow": (lambda s, p: faults.sleeping(3 * DEADLINE, json_answer(bundle([]))), LATE),
+    "dropped connection": (lambda s, p: faults.dropped(), "could not be reached"),
+    "401": (lambda s, p: faults.status_answer(401), "HTTP 401"),
+    "403": (lambda s, p: faults.status_answer(403), "HTTP 403"),
+    "404": (lambda s, p: faults.status_answer(404), "HTTP 404"),
+    "500": (lambda s, p: faults.status_answer(500), "HTTP 500"),
+    "503": (lambda s, p: faults.status_answer(503), "HTTP 503"),
+    "redirect": (lambda s, p: faults.redirect_elsewhere(), "HTTP 302"),
+    "non-JSON": (lambda s, p: faults.raw_answer(b"<html>busy</html>", "text/html"), "non-JSON"),
+    "JSON that is not FHIR": (lambda s, p: faults.raw_answer(b'{"ok": true}'), "not FHIR"),
+    "a resource, not a search Bundle": (lambda s, p: json_answer(patient()), "not a Bundle"),
+    "body cut short": (lambda s, p: faults.truncated_body(), "could not be reached"),
+    "one byte at a time": (lambda s, p: faults.dripping(0.1, 6 * DEADLINE), LATE),
+    "50 MB with Content-Length": (
+        lambda s, p: faults.huge_body(50 * MB, declare_length=True), "larger than allowed"),
+    "50 MB without Content-Length": (
+        lambda s, p: faults.huge_body(50 * MB, declare_length=False), "larger than allowed"),
+    "gzip bomb (50 MB decoded)": (
+        lambda s, p: faults.gzip_bomb(50 * MB), "larger than allowed"),
+    "endless slow next links": (
+        lambda s, p: faults.endless_pages(lambda: s.base_url, p, delay=0.4), LATE),
+}
+
+
+@pytest.fixture(scope="module")
+def fhir():
+    server = faults.FaultyFhirServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cds(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("faults")
+    server = LiveServer({
+        "CDS_AUTH": "off",
+        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'faults.db'}",
+        "CDS_FHIR_DEADLINE": str(DEADLINE),
+        "CDS_FHIR_READ_TIMEOUT": str(4 * DEADLINE),  # the deadline, not the read timeout, cuts
+        "CDS_FHIR_MAX_PAGES": "50",
+        "CDS_THREADS": "8",
+    })
+    server.start(tmp / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def healthy(fhir):
+    fhir.routes.clear()
+    fhir.seen.clear()
+    fhir.routes.update({
+        "/Patient/": json_answer(patient()),
+        "/MedicationRequest": json_answer(bundle([])),
+        "/Observation": json_answer(bundle([])),
+        "/Condition": json_answer(bundle([])),
+    })
+    return fhir
+
+
+def fallback_request(fhir) -> dict:
+    request = hook_request("patient-view")
+    request["prefetch"] = {}
+    request["fhirServer"] = fhir.base_url
+    request["fhirAuthorization"] = {"access_token": "token-abc", "token_type": "Bearer",
+                                    "expires_in": 300, "scope": "patient/*.read",
+                                    "subject": "baclofen-cds"}
+    return request
+
+
+def timed_call(cds: LiveServer, request: dict) -> tuple[requests.Response, float]:
+    started = time.monotonic()
+    response = requests.post(cds.base_url + SERVICE_PATH, json=request, timeout=30)
+    elapsed = time.monotonic() - started
+    check_response("POST", SERVICE_PATH, response.status_code, response.json())
+    return response, elapsed
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_on_optional_data_is_named_in_the_answer(cds, healthy, fault):
+    make, reason = FAULTS[fault]
+    healthy.routes["/Observation"] = make(healthy, "/Observation")
+    response, elapsed = timed_call(cds, fallback_request(healthy))
+    assert elapsed < DEADLINE + MARGIN, f"{fault}: answered after {elapsed:.2f}s"
+    assert response.status_code == 200
+    extension = response.json()["extension"][EXTENSION]
+    unavailable = {u["prefetchKey"]: u["reason"] for u in extension["unavailableData"]}
+    assert list(unavailable) == ["observations"]
+    assert re.search(reason, unavailable["observations"])
+    assert "observations" not in extension["fetchedFromFhirServer"]
+    assert "medications" in extension["fetchedFromFhirServer"]
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_on_required_data_is_412_in_time(cds, healthy, fault):
+    make, reason = FAULTS[fault]
+    healthy.routes["/MedicationRequest"] = make(healthy, "/MedicationRequest")
+    response, elapsed = timed_call(cds, fallback_request(healthy))
+    assert elapsed < DEADLINE + MARGIN, f"{fault}: answered after {elapsed:.2f}s"
+    assert response.status_code == 412
+    diagnostics = response.json()["issue"][0]["diagnostics"]
+    assert "'medications'" in diagnostics and re.search(reason, diagnostics)
+    assert "token-abc" not in response.text
+
+
+def test_endless_fast_next_links_stop_at_the_page_cap(cds, healthy):
+    healthy.routes["/MedicationRequest"] = faults.endless_pages(
+        lambda: healthy.base_url, "/MedicationRequest")
+    response, elapsed = timed_call(cds, fallback_request(healthy))
+    assert elapsed < DEADLINE + MARGIN
+    assert response.status_code == 200
+    assert response.json()["extension"][EXTENSION]["truncatedData"] == ["medications"]
+    assert sum(r.path.startswith("/MedicationRequest") for r in healthy.seen) == 50
+
+
+def test_gzip_encoded_answers_are_decoded(cds, healthy):
+    healthy.routes["/MedicationRequest"] = faults.gzipped(bundle([]))
+    response, _elapsed = timed_call(cds, fallback_request(healthy))
+    assert response.status_code == 200
+    assert "medications" in response.json()["extension"][EXTENSION]["fetchedFromFhirServer"]
+
+
+def test_every_key_failing_at_once_still_answers_in_time(cds, healthy):
+    for path in ("/Patient/", "/MedicationRequest", "/Observation", "/Condition"):
+        healthy.routes[path] = faults.sleeping(3 * DEADLINE, json_answer(bundle([])))
+    response, elapsed = timed_call(cds, fallback_request(healthy))
+    assert elapsed < DEADLINE + MARGIN
+    assert response.status_code == 412
+
+
+def test_stuck_fetches_do_not_starve_later_requests(cds, healthy):
+    """Dripping servers hold fetch threads; once their calls are answered, a healthy
+    FHIR server must be fetched normally, not queued behind abandoned fetches."""
+    dripping = faults.FaultyFhirServer().start()
+    try:
+        for path in ("/Patient/", "/MedicationRequest", "/Observation", "/Condition"):
+            dripping.routes[path] = faults.dripping(0.1, 10 * DEADLINE)
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            stuck = list(pool.map(lambda _n: timed_call(cds, fallback_request(dripping)),
+                                  range(6)))
+        assert all(r.status_code == 412 for r, _ in stuck)
+        response, elapsed = timed_call(cds, fallback_request(healthy))
+        assert response.status_code == 200, response.text
+        assert elapsed < DEADLINE + MARGIN
+        assert response.json()["extension"][EXTENSION]["fetchedFromFhirServer"] == [
+            "conditions", "medications", "observations", "patient"]
+    finally:
+        dripping.stop()
