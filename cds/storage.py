@@ -243,8 +243,20 @@ class Store:
         if not rows:
             return
         try:
-            with self.engine.begin() as conn:
-                conn.execute(self._insert_ignoring_duplicates(issued_cards), rows)
+            with self.engine.connect() as conn:
+                sqlite = self.dialect == "sqlite"
+                if sqlite:
+                    # Card counts for governance survive a process crash with WAL's NORMAL
+                    # sync and skip a per-request fsync; feedback keeps FULL (it is acked).
+                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                try:
+                    conn.execute(self._insert_ignoring_duplicates(issued_cards), rows)
+                    conn.commit()
+                finally:
+                    conn.rollback()  # no-op after the commit; ends a failed transaction
+                    if sqlite:
+                        conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                        conn.commit()
         except SQLAlchemyError as error:
             message = f"issued cards could not be recorded: {type(error).__name__}"
             raise StorageError(message) from None

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ class Knowledge:
             windowed = True
         if not windowed or now is None:
             return True
-        return not _older_than(resource, now - timedelta(days=self.relevance_window_days))
+        return not _older_than(resource, _cutoff_text(now, self.relevance_window_days))
 
     @property
     def relevance_window_days(self) -> float:
@@ -366,7 +366,13 @@ def _build(raw: dict[str, dict], thresholds: dict, thresholds_doc: dict) -> Know
         raise KnowledgeError(f"knowledge files: malformed entry ({exc!r})") from None
 
 
-def _older_than(observation: dict, cutoff: datetime) -> bool:
+@lru_cache(maxsize=64)
+def _cutoff_text(now: datetime, window_days: float) -> str:
+    # A day of slack for time zones: ISO date text compares correctly as text.
+    return (now - timedelta(days=window_days + 1)).strftime("%Y-%m-%d")
+
+
+def _older_than(observation: dict, cutoff: str) -> bool:
     """Compares ISO date prefixes as text (no parsing on the hot path); unknown -> keep."""
     period = observation.get("effectivePeriod")
     when = (observation.get("effectiveDateTime") or observation.get("effectiveInstant")
@@ -374,5 +380,4 @@ def _older_than(observation: dict, cutoff: datetime) -> bool:
             or observation.get("issued"))
     if not isinstance(when, str) or len(when) < 10:
         return False
-    # A day of slack for time zones: date text compares correctly in ISO format.
-    return when[:10] < (cutoff - timedelta(days=1)).strftime("%Y-%m-%d")
+    return when[:10] < cutoff

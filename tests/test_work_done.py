@@ -51,3 +51,12 @@ def test_old_fever_does_not_count_but_recent_fever_does(app):
     kinds = [c["extension"]["org.baclofen-cds"]["kind"]
              for c in outcome(app, "baclofen-order", request).response["cards"]]
     assert kinds == ["emergency-evaluation"]
+
+
+def test_issued_cards_are_recorded_for_governance(app):
+    request = order_sign_stop(NOW, observations=10, medication_requests=3)
+    result = outcome(app, "baclofen-order", request)
+    card = result.response["cards"][0]
+    rows = app.extensions["cds"].store.issued_card_rows()
+    assert [(r["card_uuid"], r["kind"], r["hook"]) for r in rows] == [
+        (card["uuid"], "supervised-taper", "order-sign")]
