@@ -79,6 +79,16 @@ def _only_missing(error: ValidationError) -> bool:
     return all(e["type"] == "missing" for e in error.errors())
 
 
+def _relevant(is_relevant: Relevance, resource: dict) -> bool:
+    try:
+        return is_relevant(resource)
+    except (TypeError, AttributeError, ValueError, KeyError, RecursionError):
+        # The relevance check reads raw, unchecked JSON (e.g. a coding whose code is a
+        # list). A shape it cannot read goes on to the model check, which rejects and
+        # reports it, instead of failing the whole request.
+        return True
+
+
 def check_resources(
     candidates: Iterable[dict],
     is_relevant: Relevance,
@@ -96,7 +106,7 @@ def check_resources(
     for resource in candidates:
         kind = resource.get("resourceType")
         model = MODELS.get(kind) if isinstance(kind, str) else None
-        if model is None or not is_relevant(resource):
+        if model is None or not _relevant(is_relevant, resource):
             continue
         out.models_built[kind] += 1
         try:
