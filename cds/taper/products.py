@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Literal
 
 from cds.model import Product
@@ -52,7 +52,8 @@ class Delivery:
 
     def units_of(self, dose_mg: float) -> Counter[float] | None:
         """Fewest whole tablets/packets adding up to `dose_mg`, or None if impossible."""
-        return _fewest_units(_micro(dose_mg), tuple(sorted(self.strengths_mg, reverse=True)))
+        found = _fewest_units(_micro(dose_mg), tuple(sorted(self.strengths_mg, reverse=True)))
+        return None if found is None else Counter(dict(found))
 
     def ml_of(self, dose_mg: float) -> float:
         if self.concentration_mg_per_ml is None:
@@ -78,7 +79,10 @@ class Delivery:
         return f"{' + '.join(parts)} {noun}{plural} ({mg} mg)"
 
 
-def _fewest_units(amount: int, strengths: tuple[float, ...]) -> Counter[float] | None:
+@lru_cache(maxsize=4096)  # pure and called often while planning; a card plans per request
+def _fewest_units(
+    amount: int, strengths: tuple[float, ...]
+) -> tuple[tuple[float, int], ...] | None:
     micro = [_micro(s) for s in strengths]
     step = reduce(math.gcd, micro)
     if amount <= 0 or amount % step:
@@ -101,7 +105,7 @@ def _fewest_units(amount: int, strengths: tuple[float, ...]) -> Counter[float] |
         index = best[i][1]
         counts[strengths[index]] += 1
         i -= micro[index] // step
-    return counts
+    return tuple(counts.items())
 
 
 def _entry_for_form(form: str, params: TaperParams) -> ProductEntry | None:
