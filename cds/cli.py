@@ -29,6 +29,11 @@ def _configure_logging() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before anything imports prometheus_client: /metrics then sums every worker.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="baclofen-cds-metrics-")
     if args.no_auth:
         os.environ["CDS_AUTH"] = "off"
     try:

@@ -40,6 +40,18 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
+def _on_starting(_arbiter) -> None:
+    from cds.metrics import reset_multiprocess_dir
+
+    reset_multiprocess_dir()  # counts from an earlier run must not add to this one
+
+
+def _child_exit(_arbiter, worker) -> None:
+    from cds.metrics import mark_worker_dead
+
+    mark_worker_dead(worker.pid)
+
+
 def run_server(
     host: str,
     port: int,
@@ -61,5 +73,7 @@ def run_server(
             "accesslog": None,  # our own structured request log replaces it
             "errorlog": "-",
             "loglevel": "info",
+            "on_starting": _on_starting,
+            "child_exit": _child_exit,
         }
     ).run()

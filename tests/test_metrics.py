@@ -163,3 +163,16 @@ def test_multiprocess_mode_sums_over_gunicorn_workers(live_server, tmp_path):
                       status="200") == calls
         assert sample(text, "cds_cards_total", kind="supervised-taper") == calls
     assert len(worker_files) >= 2, "the calls should have reached more than one worker"
+
+
+def test_serve_with_several_workers_sums_metrics_without_configuration(live_server, monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    server = live_server(workers=2)
+    calls = 16
+    for _ in range(calls):
+        assert requests.post(server.base_url + ORDER, json=stop_order_request(),
+                             timeout=10).status_code == 200
+    for _ in range(4):
+        text = requests.get(server.base_url + "/metrics", timeout=10).text
+        assert sample(text, "cds_http_requests_total", service="baclofen-order",
+                      status="200") == calls
