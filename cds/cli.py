@@ -31,9 +31,13 @@ def _configure_logging() -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before anything imports prometheus_client: /metrics then sums every worker.
+        import atexit
+        import shutil
         import tempfile
 
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="baclofen-cds-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="baclofen-cds-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
     if args.no_auth:
         os.environ["CDS_AUTH"] = "off"
     try:
