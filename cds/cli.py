@@ -37,7 +37,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         metrics_dir = tempfile.mkdtemp(prefix="baclofen-cds-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+        master = os.getpid()
+
+        def _remove_metrics_dir() -> None:
+            if os.getpid() == master:  # forked workers run atexit too; only the master cleans
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+
+        atexit.register(_remove_metrics_dir)
     if args.no_auth:
         os.environ["CDS_AUTH"] = "off"
     try:
