@@ -27,11 +27,14 @@ def build_card(finding: Finding, knowledge: Knowledge) -> dict:
     texts = knowledge.cards
     kind_text = texts["kinds"][finding.kind]
     source = texts["source"]
+    # One plan per card: the detail's table and the suggestions come from the same draw.
+    proposal = (taper_seam.taper_proposal(finding, knowledge)
+                if finding.kind == KIND_SUPERVISED_TAPER else None)
     card: dict = {
         "uuid": str(uuid.uuid4()),
         "summary": summary_for(finding, knowledge),
         "indicator": kind_text["indicator"],
-        "detail": detail_for(finding, knowledge),
+        "detail": detail_for(finding, knowledge, proposal),
         "source": {
             "label": source["label"],
             "url": source["url"],
@@ -52,13 +55,9 @@ def build_card(finding: Finding, knowledge: Knowledge) -> dict:
             {"system": kind_text["override_system"], "code": r["code"], "display": r["display"]}
             for r in kind_text["override_reasons"]
         ]
-    if finding.kind == KIND_SUPERVISED_TAPER:
-        # Plans again (about 0.3 ms) rather than sharing the detail's plan, so the seam
-        # stays one call that tests can replace; plans are deterministic, so both agree.
-        suggestions = taper_seam.taper_suggestions(finding, knowledge)
-        if suggestions:
-            card["suggestions"] = suggestions
-            card["selectionBehavior"] = "at-most-one"
+    if proposal is not None and proposal.suggestions:
+        card["suggestions"] = proposal.suggestions
+        card["selectionBehavior"] = "at-most-one"
     return card
 
 
@@ -116,7 +115,8 @@ def dose_text(amount: float | None, unit: str) -> str:
 # ---------------------------------------------------------------- detail (GFM markdown)
 
 
-def detail_for(finding: Finding, knowledge: Knowledge) -> str:
+def detail_for(finding: Finding, knowledge: Knowledge,
+               proposal: taper_seam.TaperProposal | None = None) -> str:
     kind_text = knowledge.cards["kinds"][finding.kind]
     event = finding.event
     lines: list[str] = ["**What the record shows**", ""]
@@ -144,8 +144,7 @@ def detail_for(finding: Finding, knowledge: Knowledge) -> str:
     lines += [f"- {a}" for a in _actions(finding, kind_text)]
     if finding.kind == KIND_SUPERVISED_TAPER and not event.dose_known:
         lines += ["", kind_text["dose_unknown_note"].strip()]
-    if finding.kind == KIND_SUPERVISED_TAPER:
-        proposal = taper_seam.taper_proposal(finding, knowledge)
+    if proposal is not None:
         plan = taper_seam.plan_lines(proposal, finding, kind_text["taper_plan"])
         lines += ["", *plan] if plan else []
     if finding.kind == KIND_INTRATHECAL_STOP:

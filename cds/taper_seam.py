@@ -46,11 +46,6 @@ def taper_params() -> TaperParams:
     return load_taper_params()
 
 
-def taper_suggestions(finding: Finding, knowledge: Knowledge) -> list[dict]:
-    """CDS Hooks suggestions for the supervised-taper card ([] when no plan is drawn)."""
-    return taper_proposal(finding, knowledge).suggestions
-
-
 def taper_proposal(finding: Finding, knowledge: Knowledge) -> TaperProposal:
     if finding.route != "oral":
         return TaperProposal(reason="not_oral")

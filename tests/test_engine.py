@@ -110,7 +110,10 @@ def test_finding_exposes_what_a_taper_planner_needs():
 
 def test_taper_seam_suggestions_are_attached(monkeypatch):
     suggestion = {"label": "Taper over 2 weeks", "actions": []}
-    monkeypatch.setattr("cds.taper_seam.taper_suggestions", lambda finding, knowledge: [suggestion])
+    from cds.taper_seam import TaperProposal
+
+    monkeypatch.setattr("cds.taper_seam.taper_proposal",
+                        lambda finding, knowledge: TaperProposal(suggestions=[suggestion]))
     (card,) = ENGINE.assess("order-sign", {}, stop_with(), NOW).cards
     assert card["suggestions"] == [suggestion]
     assert card["selectionBehavior"] == "at-most-one"
