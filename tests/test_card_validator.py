@@ -32,7 +32,23 @@ def test_each_violation_is_caught():
         "req 133": {**GOOD, "suggestions": [{"label": "x", "actions": [
             {"type": "delete", "description": "d", "resource": {"resourceType": "X"}}]}]},
         "absolute": {**GOOD, "source": {"label": "l", "url": "/relative"}},
+        "req 80": {**GOOD, "uuid": 17},
+        "req 117": {**GOOD, "suggestions": [{"label": 3}]},
+        "req 121": {**GOOD, "suggestions": [{"label": "x", "isRecommended": "yes"}]},
+        "req 138": {**GOOD, "links": [{"url": "https://e.org", "type": "absolute"}]},
+        "req 139": {**GOOD, "links": [{"label": "l", "url": "e.org/x", "type": "absolute"}]},
+        "req 141/142": {**GOOD, "links": [{"label": "l", "url": "https://e.org", "type": "x"}]},
+        "req 217": {**GOOD, "source": {"label": "l", "topic": {"code": "c"}}},
+        "req 216/218": {**GOOD, "source": {"label": "l", "topic": {"system": "s"}}},
+        "req 90/105": {k: v for k, v in GOOD.items() if k != "source"},
     }
     for needle, card in cases.items():
         problems = response_problems({"cards": [card]})
         assert any(needle in p for p in problems), (needle, problems)
+
+
+def test_extension_form_is_checked():
+    assert any("214/215" in p for p in response_problems(
+        {"cards": [], "extension": {"nodots": {"a": 1}}}))
+    assert any("214/215" in p for p in response_problems(
+        {"cards": [], "extension": {"org.example": "not an object"}}))

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tests.support.cards import empty_or_null_paths
 from tests.support.openapi import check_response
 from tests.support.requests import HOOK_SERVICE, hook_request, stop_order_request
 
@@ -27,10 +28,12 @@ def test_discovery_lists_one_service_per_hook(client):
     assert response.status_code == 200
     check_response("GET", "/cds-services", 200, response.get_json())
     services = response.get_json()["services"]
+    assert empty_or_null_paths(response.get_json()) == []  # req 3
     assert sorted(s["hook"] for s in services) == sorted(HOOK_SERVICE)
     for service in services:
         assert service["id"] == HOOK_SERVICE[service["hook"]]
         assert service["title"] and service["description"]
+        assert isinstance(service["usageRequirements"], str)
         assert {"patient", "medications", "observations", "conditions"} <= set(service["prefetch"])
 
 
