@@ -109,6 +109,10 @@ class HookPipeline:
         cards = list(assessment.cards)
         response: dict[str, Any] = {"cards": cards}
         extension = _response_extension(gathered, checked, drafts)
+        unresolved = _unresolved_medication_references(checked.resources + drafts.resources)
+        if unresolved:
+            # Baclofen named only through a Medication we were not given may be missed.
+            extension["unresolvedMedicationReferences"] = unresolved
         if extension:
             response["extension"] = {EXTENSION_KEY: extension}
         self._record(service, cards)
@@ -166,6 +170,26 @@ class HookPipeline:
 
 def _always(_resource: dict) -> bool:
     return True
+
+
+def _unresolved_medication_references(resources: list[dict]) -> int:
+    """MedicationRequests whose medicationReference points at no Medication we hold."""
+    held = {f"Medication/{r.get('id')}" for r in resources if r.get("resourceType") == "Medication"}
+    count = 0
+    for resource in resources:
+        if resource.get("resourceType") != "MedicationRequest":
+            continue
+        medication = resource.get("medicationReference")
+        reference = medication.get("reference") if isinstance(medication, dict) else None
+        if not isinstance(reference, str):
+            continue
+        if reference.startswith("#"):
+            contained = {f"#{c.get('id')}" for c in resource.get("contained") or []
+                         if isinstance(c, dict)}
+            count += reference not in contained
+        else:
+            count += not any(reference == h or reference.endswith("/" + h) for h in held)
+    return count
 
 
 def _response_extension(gathered, checked: CheckedResources, drafts: CheckedResources) -> dict:

@@ -257,3 +257,14 @@ def test_readiness_fails_when_database_is_not_writable(app):
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"] is False
     check_response("GET", "/readyz", 503, response.get_json())
+
+
+def test_unresolved_medication_reference_is_reported(client):
+    request = stop_order_request()
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": "Medication/med-404"}
+    response = post(client, "/cds-services/baclofen-order", request)
+    assert response.status_code == 200
+    extension = response.get_json()["extension"]["org.baclofen-cds"]
+    assert extension["unresolvedMedicationReferences"] == 1
