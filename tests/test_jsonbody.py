@@ -40,3 +40,9 @@ def test_too_deep_is_a_client_error():
         parse_json_body(b"[" * 65 + b"]" * 65, max_depth=64)
     assert error.value.status == 400
     assert parse_json_body(b"[" * 64 + b"]" * 64, max_depth=64) is not None
+
+
+def test_mixed_nesting_is_counted_per_level():
+    assert max_nesting_depth(b'{"a": [1]}') == 2
+    assert max_nesting_depth(b'[{"a": {}}]') == 3
+    assert max_nesting_depth(b'{"a": "[", "b": [], "c": "]"}') == 2
