@@ -215,11 +215,6 @@ def test_body_over_the_limit_is_413(limited):
     check_response("POST", SERVICE_PATH, 413, response.json())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect in cds/web/bodies.py: for a chunked body Werkzeug's LimitedStream stops "
-    "at max_body_bytes without raising, so the truncated JSON gets a misleading 400 "
-    "'not valid JSON'; fix: when content_length is None and len(raw) >= the limit, "
-    "request.stream.read(1) raises the 413"))
 def test_chunked_body_over_the_limit_is_413(limited):
     """No Content-Length to refuse up front: the limit must hold while reading."""
     def chunks():

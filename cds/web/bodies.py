@@ -16,7 +16,12 @@ def json_body() -> Any:
     mimetype = request.mimetype or ""
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise ClientError(415, "Send the request as JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=False)  # Werkzeug enforces MAX_CONTENT_LENGTH -> 413
+    raw = request.get_data(cache=False)  # Werkzeug refuses a declared length over the limit
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit:
+        # A chunked body is cut at the limit without an error; one more byte tells
+        # whether it was longer (Werkzeug then raises 413 Request Entity Too Large).
+        request.stream.read(1)
     if not raw:
         raise ClientError(400, "The request body is empty; a JSON object is required.")
     settings = current_app.extensions["cds"].settings
