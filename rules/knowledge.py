@@ -68,10 +68,16 @@ def concept_text(concept: dict) -> str:
     parts: list[str] = []
     if isinstance(concept.get("text"), str):
         parts.append(concept["text"])
-    for coding in concept.get("coding") or []:
-        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+    for coding in _codings(concept):
+        if isinstance(coding.get("display"), str):
             parts.append(coding["display"])
     return " ".join(parts).lower()
+
+
+def _codings(concept: Any) -> list[dict]:
+    """The dict codings of a CodeableConcept; anything malformed reads as none."""
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
 
 
 @dataclass(frozen=True)
@@ -147,8 +153,10 @@ class Knowledge:
         windowed: bool | None = None
         if isinstance(codings, list):
             for coding in codings:
-                if isinstance(coding, dict):
-                    hit = self._observation_index.get((coding.get("system"), coding.get("code")))
+                system = coding.get("system") if isinstance(coding, dict) else None
+                code_value = coding.get("code") if isinstance(coding, dict) else None
+                if isinstance(system, str) and isinstance(code_value, str):
+                    hit = self._observation_index.get((system, code_value))
                     if hit is not None:
                         windowed = hit if windowed is None else windowed and hit
         if windowed is None:
@@ -175,19 +183,21 @@ class Knowledge:
             isinstance(c, dict)
             and c.get("resourceType") == "Medication"
             and self.is_baclofen_concept(c.get("code"))
-            for c in request.get("contained") or []
+            for c in (request.get("contained") if isinstance(request.get("contained"), list)
+                      else [])
         )
 
     def is_baclofen_concept(self, concept: Any) -> bool:
         if not isinstance(concept, dict):
             return False
-        for coding in concept.get("coding") or []:
+        for coding in _codings(concept):
             if self.baclofen_ingredient.matches_coding(coding):
                 return True
+            code = coding.get("code")
             if (
-                isinstance(coding, dict)
-                and coding.get("system") == self.systems["rxnorm"]
-                and coding.get("code") in self.products_by_rxcui
+                coding.get("system") == self.systems["rxnorm"]
+                and isinstance(code, str)
+                and code in self.products_by_rxcui
             ):
                 return True
         text = concept_text(concept)

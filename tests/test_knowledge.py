@@ -114,3 +114,19 @@ def test_prefetch_tokens():
     assert "http://loinc.org|8310-5" in knowledge.observation_code_tokens()
     assert "http://snomed.info/sct|24700007" in knowledge.condition_code_tokens()
     assert all("|" in t for t in knowledge.condition_code_tokens())
+
+
+@pytest.mark.parametrize("code", [
+    [], 7, "text", {"coding": 5}, {"coding": [3, None]}, {"coding": [{"system": [], "code": {}}]},
+    {"coding": [{"system": "http://loinc.org", "code": ["8310-5"]}], "text": 9},
+])
+def test_relevance_never_raises_on_malformed_codes(code):
+    from datetime import UTC, datetime
+
+    k = load_knowledge()
+    now = datetime.now(UTC)
+    for rtype in ("Observation", "Condition"):
+        assert k.is_relevant({"resourceType": rtype, "code": code}, now) in (True, False)
+    request = {"resourceType": "MedicationRequest", "medicationCodeableConcept": code,
+               "contained": code}
+    assert k.is_relevant(request, now) in (True, False)
