@@ -26,6 +26,8 @@ def _registry() -> Registry:
 
 
 def _path_item(path: str) -> tuple[str, dict]:
+    if path in spec()["paths"]:  # a concrete path wins over a template, as in OpenAPI
+        return path, spec()["paths"][path]
     for template, item in spec()["paths"].items():
         pattern = "^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$"
         if re.match(pattern, path):
