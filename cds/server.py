@@ -46,6 +46,16 @@ def _on_starting(_arbiter) -> None:
     reset_multiprocess_dir()  # counts from an earlier run must not add to this one
 
 
+def _post_worker_init(_worker) -> None:
+    import gc
+
+    # Start-up leaves ~100k long-lived objects (FHIR models, rules, schemas). Freezing
+    # them keeps every later full collection from rescanning them: p99 of a 200 KB hook
+    # call dropped from ~57 ms to ~8 ms in our measurements (docs/performance.md).
+    gc.collect()
+    gc.freeze()
+
+
 def _child_exit(_arbiter, worker) -> None:
     from cds.metrics import mark_worker_dead
 
@@ -75,5 +85,6 @@ def run_server(
             "loglevel": "info",
             "on_starting": _on_starting,
             "child_exit": _child_exit,
+            "post_worker_init": _post_worker_init,
         }
     ).run()
