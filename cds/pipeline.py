@@ -14,23 +14,19 @@ from typing import Any, Protocol
 from cds import envelope
 from cds.config import Settings
 from cds.errors import ClientError
+from cds.facts.relevance import worth_modelling
 from cds.gather import gather
 from cds.model import ClinicalData
 from cds.resources import CheckedResources, check_resources, flatten
 from cds.services import ServiceDefinition, ServiceRegistry
 from cds.storage import IssuedCard, StorageError, Store
+from rules import Knowledge
 
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "org.baclofen-cds"
 # Checked first: without a possible baclofen order, nothing else can produce a card.
 ORDER_TYPES = frozenset({"MedicationRequest", "Medication", "Patient", "Encounter"})
-
-
-class Knowledge(Protocol):
-    def is_relevant(self, resource: dict, now: datetime | None = None) -> bool: ...
-
-    def could_be_baclofen_request(self, request: dict) -> bool: ...
 
 
 class Engine(Protocol):
@@ -130,7 +126,7 @@ class HookPipeline:
         patient with a baclofen order, so the common no-baclofen call skips them."""
 
         def relevant(resource: dict) -> bool:
-            return self.knowledge.is_relevant(resource, now)
+            return worth_modelling(resource, self.knowledge, now)
 
         orders_first = [r for r in resources if r.get("resourceType") in ORDER_TYPES]
         checked = check_resources(orders_first, relevant)

@@ -29,9 +29,9 @@ def test_a_year_of_vitals_models_only_the_recent_sign_observations(app):
         "supervised-taper"]
     # 1 baclofen order in the record + 1 draft; the 19 other drugs are never modelled.
     assert result.models_built["MedicationRequest"] == 2
-    # About 300/365 readings a day, 6 of the 9 codes are read by the rules, and only the
-    # look-back window (about two weeks) matters: a few dozen, not 300.
-    assert 0 < result.models_built["Observation"] < 40
+    # 300 readings over a year, all in the normal range: none can be a withdrawal sign,
+    # so none is modelled (the renal rule reads eGFR, which this patient has none of).
+    assert result.models_built["Observation"] == 0
 
 
 def test_old_fever_does_not_count_but_recent_fever_does(app):
@@ -60,3 +60,22 @@ def test_issued_cards_are_recorded_for_governance(app):
     rows = app.extensions["cds"].store.issued_card_rows()
     assert [(r["card_uuid"], r["kind"], r["hook"]) for r in rows] == [
         (card["uuid"], "supervised-taper", "order-sign")]
+
+
+def test_only_readings_that_are_signs_are_modelled(app):
+    from datetime import timedelta
+
+    from bench.payloads import observation
+
+    request = order_sign_stop(NOW, observations=0, medication_requests=2)
+    recent = NOW - timedelta(hours=3)
+    entries = request["prefetch"]["observations"]["entry"]
+    entries += [{"resource": observation("8867-4", "Heart rate", "/min", v, recent)}
+                for v in (72, 80, 95, 128)]
+    entries.append({"resource": observation("8310-5", "Body temperature", "[degF]", 101.3,
+                                            recent)})
+    entries.append({"resource": observation("8310-5", "Body temperature", "[degF]", 98.6,
+                                            recent)})
+    result = outcome(app, "baclofen-order", request)
+    assert result.models_built["Observation"] == 2  # HR 128 and 101.3 degF
+    assert result.response["cards"][0]["indicator"] == "critical"

@@ -50,7 +50,7 @@ def find_signs(resources: list[dict], knowledge: Knowledge, now: datetime) -> li
             continue
         try:
             if resource.get("resourceType") == "Observation":
-                found += _observation_signs(resource, knowledge, now)
+                found += observation_signs(resource, knowledge, now)
             elif resource.get("resourceType") == "Condition":
                 found += _condition_signs(resource, knowledge, now)
         except (AttributeError, TypeError, ValueError):
@@ -82,7 +82,8 @@ def _quantity(container: dict) -> tuple[float | None, str]:
     return float(value), unit if isinstance(unit, str) else ""
 
 
-def _observation_signs(obs: dict, knowledge: Knowledge, now: datetime) -> list[Sign]:
+def observation_signs(obs: dict, knowledge: Knowledge, now: datetime) -> list[Sign]:
+    """The withdrawal signs one Observation shows (none for a normal reading)."""
     if obs.get("status") not in USABLE_OBSERVATION_STATUSES:
         return []
     at = observation_time(obs)
