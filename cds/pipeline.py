@@ -128,7 +128,10 @@ class HookPipeline:
         def relevant(resource: dict) -> bool:
             return worth_modelling(resource, self.knowledge, now)
 
-        orders_first = [r for r in resources if r.get("resourceType") in ORDER_TYPES]
+        orders_first: list[dict] = []
+        rest: list[dict] = []
+        for resource in resources:
+            (orders_first if resource.get("resourceType") in ORDER_TYPES else rest).append(resource)
         checked = check_resources(orders_first, relevant)
         drafts = check_resources(draft_candidates, _always, lenient_missing=True)
         if any(r.get("resourceType") == "MedicationRequest" for r in checked.resources) or any(
@@ -136,7 +139,6 @@ class HookPipeline:
             and self.knowledge.could_be_baclofen_request(r)
             for r in drafts.resources
         ):
-            rest = [r for r in resources if r.get("resourceType") not in ORDER_TYPES]
             check_resources(rest, relevant, into=checked)
         return checked, drafts
 

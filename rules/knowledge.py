@@ -130,8 +130,19 @@ class Knowledge:
         if rtype == "Observation":
             return self._observation_relevant(resource, now)
         if rtype == "Condition":
-            return any(cs.matches_concept(resource.get("code")) for cs in self._condition_sets())
+            return self._any_condition_set.matches_concept(resource.get("code"))
         return False
+
+    @cached_property
+    def _any_condition_set(self) -> CodeSet:
+        """Every Condition code set the rules read, merged for one pass per resource."""
+        sets = self._condition_sets()
+        return CodeSet(
+            "any-condition",
+            frozenset().union(*(cs.exact for cs in sets)),
+            tuple(p for cs in sets for p in cs.prefixes),
+            tuple(sorted({w for cs in sets for w in cs.words})),
+        )
 
     @cached_property
     def _observation_index(self) -> dict[tuple[str, str], bool]:
