@@ -11,26 +11,28 @@ from cds.errors import ClientError
 
 _STRING = re.compile(rb'"[^"]*"')
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-# One regex pass removes every innermost pair at once (a pair it exposes waits a pass).
-_INNERMOST = re.compile(rb"\[\]|\{\}")
+# Brackets of both kinds become parentheses: for well-formed JSON the depth is the same,
+# and one bytes.replace call then peels exactly one level (it never rescans its output).
+_AS_PARENS = bytes.maketrans(b"[]{}", b"()()")
 
 
 def max_nesting_depth(raw: bytes, stop_above: int = 1024) -> int:
     """Deepest container nesting in a JSON text (counted up to `stop_above` + 1).
 
     Only C-speed byte operations: drop escapes, keep quotes and brackets, drop strings
-    (most are now empty pairs), then peel innermost bracket pairs once per level. For a
-    200 KB request this is a few hundred microseconds, against 11 ms for a Python walk.
+    (most are now empty pairs), then peel innermost pairs once per level. For a 200 KB
+    request this is about a quarter of a millisecond, against 11 ms for a Python walk.
     """
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     structure = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
     if b'"' in structure:  # strings that held brackets
         structure = _STRING.sub(b"", structure)
+    structure = structure.translate(_AS_PARENS)
     depth = 0
     while structure and depth <= stop_above:
-        peeled = _INNERMOST.sub(b"", structure)
-        if peeled == structure:
+        peeled = structure.replace(b"()", b"")
+        if len(peeled) == len(structure):
             break  # unbalanced: not JSON, the parser will say so
         structure = peeled
         depth += 1

@@ -214,8 +214,12 @@ class Knowledge:
         text = concept_text(concept)
         return bool(text) and any(n in text for n in self.all_names())
 
-    def all_names(self) -> tuple[str, ...]:
+    @cached_property
+    def _all_names(self) -> tuple[str, ...]:
         return self.generic_names + tuple(b["name"] for b in self.brands)
+
+    def all_names(self) -> tuple[str, ...]:
+        return self._all_names
 
     def _condition_sets(self) -> list[CodeSet]:
         sets = [r.codes for r in self.risk_conditions.values()]
