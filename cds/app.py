@@ -18,6 +18,7 @@ from cds.storage import Store
 from cds.web import discovery, health, hooks, preview, reports
 from cds.web.auth import build_authenticator, register_authentication
 from cds.web.errors import register_error_handlers
+from cds.web.json_provider import OrjsonProvider
 from cds.web.metrics import bp as metrics_bp
 from cds.web.metrics import register_metrics
 from cds.web.request_log import register_request_log
@@ -67,7 +68,7 @@ def create_app(
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # keep card fields in the order the spec lists them
+    app.json = OrjsonProvider(app)
     authenticator = build_authenticator(settings, store)
     core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator)
     app.extensions["cds"] = core

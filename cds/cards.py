@@ -15,10 +15,10 @@ from cds.findings import (
     KIND_SUPERVISED_TAPER,
     Finding,
 )
+from cds.model import EXTENSION_KEY
 from cds.taper.suggestions import intrathecal_detail
 from rules import Knowledge
 
-EXTENSION_KEY = "org.baclofen-cds"
 SUMMARY_LIMIT = 139  # the spec requires fewer than 140 characters
 UNIT_TEXT = {"mg/d": "mg/day", "ug/d": "mcg/day"}
 

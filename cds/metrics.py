@@ -28,6 +28,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from cds.model import card_kind
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OTHER = "other"
 NONE = "none"
@@ -104,8 +106,6 @@ def observe_request(
 
 
 def observe_cards(service: str, cards: Iterable[Mapping], known_kinds: Iterable[str]) -> None:
-    from cds.pipeline import card_kind
-
     kinds = frozenset(known_kinds)
     for card in cards:
         if not isinstance(card, Mapping):

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+# Our reverse-domain key for CDS Hooks `extension` objects (cards and responses).
+EXTENSION_KEY = "org.baclofen-cds"
+
 DoseForm = Literal["tablet", "solution", "suspension", "granules", "injection", "unknown"]
 Route = Literal["oral", "intrathecal", "unknown"]
 
@@ -45,3 +48,9 @@ class ClinicalData:
 
     resources: list[dict]
     draft_orders: list[dict]
+
+
+def card_kind(card: dict) -> str:
+    """The kind of one of our cards (emergency-evaluation, supervised-taper, ...)."""
+    ext = card.get("extension") or {}
+    return str((ext.get(EXTENSION_KEY) or {}).get("kind", "unknown"))

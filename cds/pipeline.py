@@ -16,7 +16,7 @@ from cds.config import Settings
 from cds.errors import ClientError
 from cds.facts.relevance import worth_modelling
 from cds.gather import gather
-from cds.model import ClinicalData
+from cds.model import EXTENSION_KEY, ClinicalData, card_kind
 from cds.resources import CheckedResources, check_resources, flatten
 from cds.services import ServiceDefinition, ServiceRegistry
 from cds.storage import IssuedCard, StorageError, Store
@@ -24,7 +24,6 @@ from rules import Knowledge
 
 log = logging.getLogger(__name__)
 
-EXTENSION_KEY = "org.baclofen-cds"
 # Checked first: without a possible baclofen order, nothing else can produce a card.
 ORDER_TYPES = frozenset({"MedicationRequest", "Medication", "Patient", "Encounter"})
 
@@ -39,11 +38,6 @@ class HookOutcome:
     service: ServiceDefinition
     card_kinds: list[str] = field(default_factory=list)
     models_built: Counter[str] = field(default_factory=Counter)
-
-
-def card_kind(card: dict) -> str:
-    ext = card.get("extension") or {}
-    return str((ext.get(EXTENSION_KEY) or {}).get("kind", "unknown"))
 
 
 class HookPipeline:

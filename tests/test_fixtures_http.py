@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from cds.fixtures import list_fixtures, load_fixture
-from cds.pipeline import card_kind
+from cds.model import card_kind
 from tests.support.cards import response_problems
 from tests.support.live import LiveServer
 from tests.support.openapi import check_response

@@ -18,6 +18,8 @@ def register_request_log(app: Flask) -> None:
 
     @app.after_request
     def _log(response):
+        if not log.isEnabledFor(logging.INFO):
+            return response
         started = g.get("started")
         record = {
             "event": "request",
