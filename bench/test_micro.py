@@ -17,7 +17,7 @@ from cds import envelope
 from cds.cards import build_card
 from cds.clinical import ClinicalEngine
 from cds.facts import extract_facts
-from cds.facts.relevance import worth_modelling
+from cds.facts.relevance import select_worth_modelling
 from cds.findings import build_findings
 from cds.jsonbody import parse_json_body
 from cds.model import ClinicalData
@@ -53,7 +53,7 @@ def test_validate_envelope(benchmark, order_sign):
 
 def test_check_resources(benchmark, order_sign):
     resources = [r for value in order_sign["prefetch"].values() for r in flatten(value)]
-    benchmark(check_resources, resources, lambda r: worth_modelling(r, KNOWLEDGE, NOW))
+    benchmark(lambda: check_resources(select_worth_modelling(resources, KNOWLEDGE, NOW)))
 
 
 def test_extract_facts(benchmark, order_sign):

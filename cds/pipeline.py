@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from cds import envelope
 from cds.config import Settings
 from cds.errors import ClientError
-from cds.facts.relevance import worth_modelling
+from cds.facts.relevance import select_worth_modelling
 from cds.gather import gather
 from cds.model import EXTENSION_KEY, ClinicalData, card_kind
 from cds.resources import CheckedResources, check_resources, flatten
@@ -119,21 +119,18 @@ class HookPipeline:
         """Model what the rules can use. Observations and Conditions only matter for a
         patient with a baclofen order, so the common no-baclofen call skips them."""
 
-        def relevant(resource: dict) -> bool:
-            return worth_modelling(resource, self.knowledge, now)
-
         orders_first: list[dict] = []
         rest: list[dict] = []
         for resource in resources:
             (orders_first if resource.get("resourceType") in ORDER_TYPES else rest).append(resource)
-        checked = check_resources(orders_first, relevant)
-        drafts = check_resources(draft_candidates, _always, lenient_missing=True)
+        checked = check_resources(select_worth_modelling(orders_first, self.knowledge, now))
+        drafts = check_resources(draft_candidates, lenient_missing=True)
         if any(r.get("resourceType") == "MedicationRequest" for r in checked.resources) or any(
             r.get("resourceType") == "MedicationRequest"
             and self.knowledge.could_be_baclofen_request(r)
             for r in drafts.resources
         ):
-            check_resources(rest, relevant, into=checked)
+            check_resources(select_worth_modelling(rest, self.knowledge, now), into=checked)
         return checked, drafts
 
     def _record(self, service: ServiceDefinition, cards: list[dict]) -> None:
@@ -158,10 +155,6 @@ class HookPipeline:
         except StorageError as error:
             # The clinician still gets the cards; only the governance count misses them.
             log.warning("issued cards not recorded: %s", error)
-
-
-def _always(_resource: dict) -> bool:
-    return True
 
 
 def _unresolved_medication_references(resources: list[dict]) -> int:

@@ -91,12 +91,12 @@ def _relevant(is_relevant: Relevance, resource: dict) -> bool:
 
 def check_resources(
     candidates: Iterable[dict],
-    is_relevant: Relevance,
+    is_relevant: Relevance | None = None,
     *,
     lenient_missing: bool = False,
     into: CheckedResources | None = None,
 ) -> CheckedResources:
-    """Keep relevant resources that match their model.
+    """Keep relevant resources that match their model (`is_relevant` None: all of them).
 
     `lenient_missing` keeps resources whose only faults are missing required fields:
     clients such as the CDS Hooks Sandbox send sparse draft orders, and fact
@@ -106,7 +106,7 @@ def check_resources(
     for resource in candidates:
         kind = resource.get("resourceType")
         model = MODELS.get(kind) if isinstance(kind, str) else None
-        if model is None or not _relevant(is_relevant, resource):
+        if model is None or (is_relevant is not None and not _relevant(is_relevant, resource)):
             continue
         out.models_built[kind] += 1
         try:

@@ -159,6 +159,14 @@ class Knowledge:
         return any(cs.prefixes or cs.words for cs in self.observations.values())
 
     def _observation_relevant(self, resource: dict, now: datetime | None) -> bool:
+        hit = self.observation_relevance(
+            resource, self.relevance_cutoff(now) if now is not None else None)
+        return hit is not None
+
+    def observation_relevance(self, resource: dict, cutoff: str | None) -> bool | None:
+        """None: the rules never read this Observation (code, or a sign reading taken
+        before `cutoff`, an ISO date). True: a sign reading in the window. False: read
+        whatever its date (eGFR for the renal risk)."""
         code = resource.get("code")
         codings = code.get("coding") if isinstance(code, dict) else None
         windowed: bool | None = None
@@ -171,14 +179,17 @@ class Knowledge:
                     if hit is not None:
                         windowed = hit if windowed is None else windowed and hit
         if windowed is None:
-            if not self._observation_words:
-                return False
-            if not any(cs.matches_concept(code) for cs in self.observations.values()):
-                return False
+            if not self._observation_words or not any(
+                    cs.matches_concept(code) for cs in self.observations.values()):
+                return None
             windowed = True
-        if not windowed or now is None:
-            return True
-        return not _older_than(resource, _cutoff_text(now, self.relevance_window_days))
+        if windowed and cutoff is not None and _older_than(resource, cutoff):
+            return None
+        return windowed
+
+    def relevance_cutoff(self, now: datetime) -> str:
+        """ISO date before which a sign reading cannot matter (see relevance_window_days)."""
+        return _cutoff_text(now, self.relevance_window_days)
 
     @property
     def relevance_window_days(self) -> float:
