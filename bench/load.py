@@ -15,6 +15,10 @@ class LoadResult:
     errors: int
     seconds: float
 
+    def merge(self, other: LoadResult) -> LoadResult:
+        return LoadResult(self.latencies_ms + other.latencies_ms, self.errors + other.errors,
+                          self.seconds + other.seconds)
+
     @property
     def throughput(self) -> float:
         return len(self.latencies_ms) / self.seconds if self.seconds else 0.0

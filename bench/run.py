@@ -1,6 +1,6 @@
 """Benchmark `baclofen-cds serve` against a bare-Flask ceiling in the same run.
 
-    .venv/bin/python -m bench.run [--seconds 10] [--workers 2] [--threads 4]
+    .venv/bin/python -m bench.run [--seconds 12] [--rounds 3] [--workers 2] [--threads 4]
 
 Over loopback only. Prints median/p90/p99 latency, throughput, peak RSS per worker,
 and our throughput as a ratio of the ceiling's for the same scenario and concurrency.
@@ -89,7 +89,9 @@ def _row(name: str, conc: int, ours: LoadResult, ceiling: LoadResult, rss: float
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--seconds", type=float, default=12.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleave ours and the ceiling in this many slices")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--concurrency", default="1,4")
@@ -130,9 +132,16 @@ def main(argv: list[str] | None = None) -> int:
             path = f"/cds-services/{service}"
             for conc in concurrencies:
                 run_load(ours_port, path, body, conc, min(2.0, args.seconds))  # warm-up
-                ours_result = run_load(ours_port, path, body, conc, args.seconds)
                 run_load(ceiling_port, path, body, conc, min(2.0, args.seconds))
-                ceiling_result = run_load(ceiling_port, path, body, conc, args.seconds)
+                # Interleaved rounds: a shared host's slow patches hit both sides alike.
+                slice_seconds = args.seconds / args.rounds
+                ours_result = LoadResult([], 0, 0.0)
+                ceiling_result = LoadResult([], 0, 0.0)
+                for _ in range(args.rounds):
+                    ours_result = ours_result.merge(
+                        run_load(ours_port, path, body, conc, slice_seconds))
+                    ceiling_result = ceiling_result.merge(
+                        run_load(ceiling_port, path, body, conc, slice_seconds))
                 row = _row(name, conc, ours_result, ceiling_result, ours.peak_rss_mb())
                 row["request_kb"] = round(len(body) / 1024, 1)
                 row["response_bytes"] = size
@@ -154,7 +163,7 @@ def _machine() -> dict:
 
 def _print_table(rows: list[dict], args: argparse.Namespace) -> None:
     print(f"\nbaclofen-cds benchmark: {_machine()} workers={args.workers} "
-          f"threads={args.threads} seconds={args.seconds}")
+          f"threads={args.threads} seconds={args.seconds} rounds={args.rounds}")
     header = ("scenario", "conc", "req KB", "median ms", "p90 ms", "p99 ms", "req/s",
               "ceiling req/s", "ratio", "peak RSS MB", "errors")
     print("| " + " | ".join(header) + " |")

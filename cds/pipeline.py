@@ -4,7 +4,6 @@ validate envelope -> gather data -> check resources -> clinical engine -> respon
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cds import envelope
+from cds.card_log import IssuedCardRecorder
 from cds.config import Settings
 from cds.errors import ClientError
 from cds.facts.relevance import select_worth_modelling
@@ -19,10 +19,8 @@ from cds.gather import gather
 from cds.model import EXTENSION_KEY, ClinicalData, card_kind
 from cds.resources import CheckedResources, check_resources, flatten
 from cds.services import ServiceDefinition, ServiceRegistry
-from cds.storage import IssuedCard, StorageError, Store
+from cds.storage import IssuedCard, Store
 from rules import Knowledge
-
-log = logging.getLogger(__name__)
 
 # Checked first: without a possible baclofen order, nothing else can produce a card.
 ORDER_TYPES = frozenset({"MedicationRequest", "Medication", "Patient", "Encounter"})
@@ -55,6 +53,7 @@ class HookPipeline:
         self.knowledge = knowledge
         self.engine = engine
         self.store = store
+        self.recorder = IssuedCardRecorder(store) if store is not None else None
         self.clock = clock
 
     def resolve_service(self, service_id: str, hook: object) -> ServiceDefinition:
@@ -134,9 +133,9 @@ class HookPipeline:
         return checked, drafts
 
     def _record(self, service: ServiceDefinition, cards: list[dict]) -> None:
-        if self.store is None or not cards:
+        if self.recorder is None or not cards:
             return
-        issued = [
+        self.recorder.record(
             IssuedCard(
                 card_uuid=str(c.get("uuid")),
                 service_id=service.id,
@@ -149,12 +148,7 @@ class HookPipeline:
             )
             for c in cards
             if c.get("uuid")
-        ]
-        try:
-            self.store.record_cards(issued)
-        except StorageError as error:
-            # The clinician still gets the cards; only the governance count misses them.
-            log.warning("issued cards not recorded: %s", error)
+        )
 
 
 def _unresolved_medication_references(resources: list[dict]) -> int:

@@ -161,6 +161,7 @@ def test_accepted_feedback_links_the_taper_card_to_its_suggestion(client, app):
     assert response.status_code == 200
     assert response.get_json() == {"received": 1, "stored": 1, "duplicates": 0}
     store = app.extensions["cds"].store
+    assert app.extensions["cds"].pipeline.recorder.flush()  # issued cards are written async
     (issued,) = [r for r in store.issued_card_rows() if r["card_uuid"] == card["uuid"]]
     (stored,) = [r for r in store.feedback_rows() if r["card_uuid"] == card["uuid"]]
     assert issued["kind"] == "supervised-taper" and issued["service_id"] == "baclofen-order"

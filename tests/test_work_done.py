@@ -57,6 +57,7 @@ def test_issued_cards_are_recorded_for_governance(app):
     request = order_sign_stop(NOW, observations=10, medication_requests=3)
     result = outcome(app, "baclofen-order", request)
     card = result.response["cards"][0]
+    assert app.extensions["cds"].pipeline.recorder.flush()
     rows = app.extensions["cds"].store.issued_card_rows()
     assert [(r["card_uuid"], r["kind"], r["hook"]) for r in rows] == [
         (card["uuid"], "supervised-taper", "order-sign")]

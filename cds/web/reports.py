@@ -21,5 +21,8 @@ def feedback_report():
         since = parse_since(since_text) if since_text else None
     except ValueError as error:
         raise ClientError(400, str(error), location="since") from None
-    report = build_report(current_app.extensions["cds"].store, since)
+    core = current_app.extensions["cds"]
+    if core.pipeline.recorder is not None:
+        core.pipeline.recorder.flush()  # this process's latest cards count too
+    report = build_report(core.store, since)
     return jsonify(report_json(report))
