@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import logging
 import os
@@ -12,15 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cds.config import ConfigError, Settings
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from cds.net import is_loopback_host
 
 
 def _configure_logging() -> None:
@@ -51,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"baclofen-cds: configuration error: {error}", file=sys.stderr)
         return 2
-    if not settings.auth_enabled and not _is_loopback(args.host) and not args.allow_insecure:
+    if not settings.auth_enabled and not is_loopback_host(args.host) and not args.allow_insecure:
         print(
             "baclofen-cds: refusing to serve without client authentication on a non-loopback "
             f"address ({args.host}). Turn authentication on, or pass --allow-insecure if you "

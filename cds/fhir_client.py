@@ -15,6 +15,8 @@ import orjson
 import requests
 import urllib3
 
+from cds.resources import flatten
+
 FHIR_JSON = "application/fhir+json"
 
 
@@ -74,7 +76,7 @@ class FhirClient:
                     )
                 resources.append(body)
                 return FetchResult(resources)
-            resources.extend(_bundle_resources(body))
+            resources.extend(flatten(body))
             next_url = _next_link(body)
             if next_url is None:
                 return FetchResult(resources)
@@ -140,17 +142,6 @@ class FhirClient:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
-
-
-def _bundle_resources(bundle: dict) -> list[dict]:
-    entries = bundle.get("entry")
-    if not isinstance(entries, list):
-        return []
-    return [
-        e["resource"]
-        for e in entries
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-    ]
 
 
 def _next_link(bundle: dict) -> str | None:

@@ -6,7 +6,6 @@ strictly, so a typo fails at start rather than letting a token through later.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from urllib.parse import urlsplit
 import jsonschema
 import jwt
 import yaml
+
+from cds.net import is_loopback_host
 
 # Asymmetric JWS algorithms only: CDS Hooks forbids `none` and every HMAC algorithm.
 PERMITTED_ALGORITHMS: tuple[str, ...] = (
@@ -263,15 +264,7 @@ def _check_key_url(url: str, where: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback_host(parts.hostname):
         return
     raise TrustConfigError(f"{where}: {url!r} must be an https URL (http only on loopback)")
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
