@@ -54,3 +54,9 @@ def card_kind(card: dict) -> str:
     """The kind of one of our cards (emergency-evaluation, supervised-taper, ...)."""
     ext = card.get("extension") or {}
     return str((ext.get(EXTENSION_KEY) or {}).get("kind", "unknown"))
+
+
+def suggestion_kind(suggestion: dict) -> str:
+    """The stable name of one of our suggestions ("" when it has none)."""
+    ext = suggestion.get("extension") or {}
+    return str((ext.get(EXTENSION_KEY) or {}).get("suggestion", ""))

@@ -16,7 +16,7 @@ from cds.config import Settings
 from cds.errors import ClientError
 from cds.facts.relevance import select_worth_modelling
 from cds.gather import gather
-from cds.model import EXTENSION_KEY, ClinicalData, card_kind
+from cds.model import EXTENSION_KEY, ClinicalData, card_kind, suggestion_kind
 from cds.resources import CheckedResources, check_resources, flatten
 from cds.services import ServiceDefinition, ServiceRegistry
 from cds.storage import IssuedCard, Store
@@ -143,7 +143,8 @@ class HookPipeline:
                 kind=card_kind(c),
                 indicator=str(c.get("indicator")),
                 suggestions=tuple(
-                    (str(s.get("uuid")), str(s.get("label"))) for s in c.get("suggestions") or []
+                    (str(s.get("uuid")), str(s.get("label")), suggestion_kind(s))
+                    for s in c.get("suggestions") or []
                 ),
             )
             for c in cards

@@ -94,7 +94,9 @@ def build_report(store: Store, since: datetime | None = None) -> FeedbackReport:
         report = kinds[card["kind"]]
         if row["outcome"] == "accepted":
             report.accepted += 1
-            labels = {s["uuid"]: s["label"] for s in json.loads(card["suggestions"] or "[]")}
+            # Group by the suggestion's stable name; labels vary with dose and duration.
+            labels = {s["uuid"]: s.get("kind") or s["label"]
+                      for s in json.loads(card["suggestions"] or "[]")}
             for suggestion in json.loads(row["accepted_suggestions"] or "[]"):
                 report.accepted_by_suggestion[labels.get(suggestion, "unknown suggestion")] += 1
         elif row["outcome"] == "overridden":

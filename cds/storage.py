@@ -61,7 +61,8 @@ issued_cards = Table(
     Column("hook", String(64), nullable=False),
     Column("kind", String(64), nullable=False),
     Column("indicator", String(16), nullable=False),
-    Column("suggestions", Text, nullable=False, default="[]"),  # [{"uuid", "label"}]
+    # [{"uuid", "label", "kind"?}]: kind is the suggestion's stable name, when it has one
+    Column("suggestions", Text, nullable=False, default="[]"),
     Column("issued_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_issued_cards_issued_at", issued_cards.c.issued_at)
@@ -126,7 +127,7 @@ class IssuedCard:
     hook: str
     kind: str
     indicator: str
-    suggestions: tuple[tuple[str, str], ...]  # (uuid, label)
+    suggestions: tuple[tuple[str, ...], ...]  # (uuid, label) or (uuid, label, kind)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -235,7 +236,7 @@ class Store:
                 "hook": c.hook,
                 "kind": c.kind,
                 "indicator": c.indicator,
-                "suggestions": json.dumps([{"uuid": u, "label": lbl} for u, lbl in c.suggestions]),
+                "suggestions": json.dumps([_suggestion_json(s) for s in c.suggestions]),
                 "issued_at": now,
             }
             for c in cards
@@ -301,3 +302,10 @@ class Store:
             return True
         except SQLAlchemyError:
             return False
+
+
+def _suggestion_json(suggestion: tuple[str, ...]) -> dict:
+    out = {"uuid": suggestion[0], "label": suggestion[1]}
+    if len(suggestion) > 2 and suggestion[2]:
+        out["kind"] = suggestion[2]
+    return out

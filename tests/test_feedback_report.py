@@ -129,3 +129,26 @@ def test_endpoint_reports_real_traffic(client):
     assert kinds[kind]["shown"] == 1 and kinds[kind]["overridden"] == 1
     assert kinds[kind]["overriddenByReason"] == {f"{reason['code']}: {reason['display']}": 1}
     assert client.get("/reports/feedback?since=not-a-date").status_code == 400
+
+
+def test_accepted_suggestions_group_by_stable_name_not_label(client):
+    """Taper labels carry doses and durations; the report groups them by what they do."""
+    from cds.fixtures import list_fixtures, load_fixture
+
+    now = datetime.now(UTC)
+    paths = {p.stem: p for p in list_fixtures()}
+    labels = set()
+    for name in ("taper-stop-tablets", "taper-large-cut", "taper-above-labelled-max"):
+        request = load_fixture(paths[name], now).request
+        (card,) = client.post("/cds-services/baclofen-order", json=request).get_json()["cards"]
+        (replace,) = [s for s in card["suggestions"] if s["isRecommended"]]
+        labels.add(replace["label"])
+        entry = {"card": card["uuid"], "outcome": "accepted",
+                 "acceptedSuggestions": [{"id": replace["uuid"]}],
+                 "outcomeTimestamp": now.isoformat()}
+        assert client.post("/cds-services/baclofen-order/feedback",
+                           json={"feedback": [entry]}).status_code == 200
+    assert len(labels) == 3  # three different labels...
+    kinds = {k["kind"]: k for k in client.get("/reports/feedback").get_json()["kinds"]}
+    # ...counted as one kind of suggestion.
+    assert kinds["supervised-taper"]["acceptedBySuggestion"] == {"replace-with-taper": 3}

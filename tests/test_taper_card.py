@@ -165,7 +165,7 @@ def test_accepted_feedback_links_the_taper_card_to_its_suggestion(client, app):
     (issued,) = [r for r in store.issued_card_rows() if r["card_uuid"] == card["uuid"]]
     (stored,) = [r for r in store.feedback_rows() if r["card_uuid"] == card["uuid"]]
     assert issued["kind"] == "supervised-taper" and issued["service_id"] == "baclofen-order"
-    assert {"uuid": recommended["uuid"], "label": recommended["label"]} in \
-        json.loads(issued["suggestions"])
+    assert {"uuid": recommended["uuid"], "label": recommended["label"],
+            "kind": "replace-with-taper"} in json.loads(issued["suggestions"])
     assert stored["outcome"] == "accepted"
     assert stored["accepted_suggestions"] == f'["{recommended["uuid"]}"]'

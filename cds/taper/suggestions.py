@@ -18,6 +18,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
+from cds.model import EXTENSION_KEY
 from cds.taper.params import TaperParams
 from cds.taper.planner import TaperPlan
 from cds.taper.products import format_number
@@ -60,6 +61,8 @@ def build_taper_suggestions(
         "label": texts[f"replace_{which}"].format(**values),
         "uuid": str(uuid.uuid4()),
         "isRecommended": True,
+        # A stable name for governance counts: labels carry doses and durations.
+        "extension": {EXTENSION_KEY: {"suggestion": "replace-with-taper"}},
         "actions": [
             {"type": "delete", "description": texts[f"delete_{which}"].format(**values),
              "resourceId": resource_id},
@@ -71,6 +74,7 @@ def build_taper_suggestions(
         "label": texts["keep"].format(**values),
         "uuid": str(uuid.uuid4()),
         "isRecommended": False,
+        "extension": {EXTENSION_KEY: {"suggestion": "keep-current-dose"}},
         "actions": [{"type": "delete", "description": texts[f"keep_{which}"].format(**values),
                      "resourceId": resource_id}],
     }
