@@ -72,6 +72,8 @@ def summary_for(finding: Finding, knowledge: Knowledge) -> str:
     if finding.kind in (KIND_EMERGENCY, KIND_INTRATHECAL_EARLY_SIGNS) and event.kind == \
             "intrathecal":
         template = kind_text.get("summary_intrathecal", template)
+    elif finding.kind == KIND_EMERGENCY and finding.risk.toxicity_confounders:
+        template = kind_text.get("summary_toxicity", template)
     if finding.kind == KIND_SUPERVISED_TAPER and event.kind == "omission":
         template = kind_text.get("summary_omission", template)
     cut = event.cut_fraction
