@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from cds.storage import Store
@@ -108,23 +109,17 @@ def test_serve_speaks_https_when_given_a_certificate(live_server, tmp_path):
     assert response.json() == {"cards": []}
 
 
-def test_serve_refuses_a_bad_rules_override_with_a_clear_message(tmp_path):
-    override = tmp_path / "override.yaml"
-    override.write_text("thresholds:\n  fever_celsius: hot\n")
-    env = {**os.environ, "CDS_AUTH": "off", "CDS_RULES_OVERRIDE": str(override),
-           "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+@pytest.mark.parametrize("variable, content, named", [
+    ("CDS_RULES_OVERRIDE", "thresholds:\n  fever_celsius: hot\n", "fever_celsius"),
+    ("CDS_TRUST_FILE", "issuers:\n  - iss: https://ehr.example.org\n", "trust"),
+])
+def test_serve_refuses_bad_configuration_with_a_clear_message(tmp_path, variable, content,
+                                                               named):
+    path = tmp_path / "config.yaml"
+    path.write_text(content)
+    env = {**os.environ, "CDS_AUTH": "on" if variable == "CDS_TRUST_FILE" else "off",
+           variable: str(path), "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
     result = subprocess.run([EXE, "serve", "--port", "1"], capture_output=True, text=True,
                             timeout=60, env=env)
     assert result.returncode == 2
-    assert "cannot start" in result.stderr and "fever_celsius" in result.stderr
-
-
-def test_serve_refuses_a_bad_trust_file_with_a_clear_message(tmp_path):
-    trust = tmp_path / "trust.yaml"
-    trust.write_text("issuers:\n  - iss: https://ehr.example.org\n")
-    env = {**os.environ, "CDS_AUTH": "on", "CDS_TRUST_FILE": str(trust),
-           "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
-    result = subprocess.run([EXE, "serve", "--port", "1"], capture_output=True, text=True,
-                            timeout=60, env=env)
-    assert result.returncode == 2
-    assert "cannot start" in result.stderr and "trust" in result.stderr.lower()
+    assert "cannot start" in result.stderr and named in result.stderr.lower()

@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# A route answers (status, body bytes or JSON-able, extra headers) for a request path.
+# A route answers (status, body, extra headers) for a request path; the body is bytes,
+# anything JSON-able, or a Streamed answer; status -1 drops the connection unanswered.
 Handler = Callable[["SeenRequest"], tuple[int, Any, dict[str, str]]]
+
+
+@dataclass
+class Streamed:
+    """An answer written piece by piece (pauses, no Content-Length, or cut off)."""
+
+    chunks: Callable[[], Iterator[bytes]]
+    content_length: int | None = None  # None: no length, the end is the connection closing
 
 
 @dataclass
@@ -31,8 +40,11 @@ class FakeFhirServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as separate writes; without this, Nagle plus the
+            # client's delayed ACK costs ~40 ms per answer, which fast-page tests notice.
+            disable_nagle_algorithm = True
 
-            def log_message(self, *args: object) -> None:  # keep test output quiet
+            def log_message(self, *args: object) -> None:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -43,22 +55,34 @@ class FakeFhirServer:
                     status, body, headers = 404, {"resourceType": "OperationOutcome"}, {}
                 else:
                     status, body, headers = handler(seen)
-                if status == -1:  # drop the connection without an answer
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 try:
+                    if status == -1:  # drop the connection without an answer
+                        self.close_connection = True
+                        return
                     self.send_response(status)
-                    self.send_header("Content-Type", headers.pop("Content-Type",
-                                                                 "application/fhir+json"))
-                    self.send_header("Content-Length", str(len(payload)))
+                    content_type = headers.pop("Content-Type", "application/fhir+json")
+                    self.send_header("Content-Type", content_type)
                     for name, value in headers.items():
                         self.send_header(name, value)
+                    if isinstance(body, Streamed):
+                        self._stream(body)
+                        return
+                    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+                    self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    self.close_connection = True
+
+            def _stream(self, body: Streamed) -> None:
+                if body.content_length is not None:
+                    self.send_header("Content-Length", str(body.content_length))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                for chunk in body.chunks():
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True

@@ -1,4 +1,4 @@
-"""A misbehaving FHIR server on 127.0.0.1: FakeFhirServer plus answers that stream.
+"""Answers of a misbehaving FHIR server on 127.0.0.1, for FakeFhirServer.
 
 Handlers keep FakeFhirServer's signature (request -> (status, body, headers)); a body
 may also be a `Streamed`, written piece by piece, optionally with pauses, without a
@@ -11,75 +11,14 @@ import gzip
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 
-from tests.support.fake_fhir import FakeFhirServer, Handler, SeenRequest, bundle
+from tests.support.fake_fhir import FakeFhirServer, Handler, SeenRequest, Streamed, bundle
 
 FHIR_JSON = "application/fhir+json"
 
 
-@dataclass
-class Streamed:
-    chunks: Callable[[], Iterator[bytes]]
-    content_length: int | None = None  # None: no length, the end is the connection closing
-
-
-class FaultyFhirServer(FakeFhirServer):
-    """Same routes, seen-requests log and lifecycle as FakeFhirServer; streamed bodies too."""
-
-    def __post_init__(self) -> None:
-        owner = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out as separate writes; without this, Nagle plus the
-            # client's delayed ACK costs ~40 ms per answer, which fast-page tests notice.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                seen = SeenRequest(self.path, {k.lower(): v for k, v in self.headers.items()})
-                owner.seen.append(seen)
-                handler = owner._match(self.path)
-                if handler is None:
-                    status, body, headers = 404, {"resourceType": "OperationOutcome"}, {}
-                else:
-                    status, body, headers = handler(seen)
-                try:
-                    if status == -1:  # drop the connection without an answer
-                        self.close_connection = True
-                        return
-                    self.send_response(status)
-                    self.send_header("Content-Type", headers.pop("Content-Type", FHIR_JSON))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    if isinstance(body, Streamed):
-                        self._stream(body)
-                        return
-                    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True
-
-            def _stream(self, body: Streamed) -> None:
-                if body.content_length is not None:
-                    self.send_header("Content-Length", str(body.content_length))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.close_connection = True
-                for chunk in body.chunks():
-                    self.wfile.write(chunk)
-                    self.wfile.flush()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.thread = Thread(target=self.httpd.serve_forever, daemon=True)
+# The fault-capable server is the fake server itself (streamed bodies live there).
+FaultyFhirServer = FakeFhirServer
 
 
 def dropped() -> Handler:
