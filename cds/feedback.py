@@ -32,7 +32,10 @@ def parse_feedback(service_id: str, document: Any) -> list[FeedbackEntry]:
     return entries
 
 
-def record_feedback(store: Store, service_id: str, document: Any) -> dict:
+def record_feedback(store: Store, service_id: str, document: Any
+                    ) -> tuple[dict, list[FeedbackEntry]]:
+    """Store the entries (committed before we answer); the receipt and what was parsed."""
     entries = parse_feedback(service_id, document)
-    stored = store.save_feedback(entries)  # commits before we answer
-    return {"received": len(entries), "stored": stored, "duplicates": len(entries) - stored}
+    stored = store.save_feedback(entries)
+    receipt = {"received": len(entries), "stored": stored, "duplicates": len(entries) - stored}
+    return receipt, entries

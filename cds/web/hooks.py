@@ -22,6 +22,7 @@ def invoke(service_id: str):
         )
     outcome = core.pipeline.call(service_id, body)
     g.card_kinds = outcome.card_kinds
+    g.cards = outcome.response["cards"]  # for the metrics hook, without re-reading the body
     return jsonify(outcome.response)
 
 
@@ -33,7 +34,7 @@ def feedback(service_id: str):
         raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
     body = json_body()
     try:
-        result = record_feedback(core.store, service_id, body)
+        result, g.feedback_entries = record_feedback(core.store, service_id, body)
     except StorageError as error:
         # Not stored, so not acknowledged: the client retries later.
         raise ClientError(503, "Feedback could not be stored right now; please retry.") from error

@@ -14,7 +14,6 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from cds import metrics
 from cds.errors import operation_outcome
-from cds.feedback import parse_feedback
 
 bp = Blueprint("metrics", __name__)
 
@@ -60,13 +59,6 @@ def register_metrics(app: Flask) -> None:
     known_kinds = frozenset((cards_doc.get("kinds") or {}).keys())
     reason_codes = frozenset(_known_reason_codes(cards_doc))
 
-    @app.before_request
-    def _keep_feedback_body() -> None:
-        # The handler reads the body uncached; caching it here (after authentication)
-        # lets the counter below see each entry's outcome and reason.
-        if request.url_rule is not None and request.url_rule.rule == FEEDBACK_ENDPOINT:
-            request.get_data(cache=True)
-
     @app.after_request
     def _observe(response):
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
@@ -79,16 +71,9 @@ def register_metrics(app: Flask) -> None:
         metrics.observe_request(endpoint, service, hook, response.status_code, seconds)
         if response.status_code == 200 and hooks:
             if endpoint == HOOK_ENDPOINT:
-                body = response.get_json(silent=True) or {}
-                metrics.observe_cards(service, body.get("cards") or [], known_kinds)
+                metrics.observe_cards(service, g.get("cards") or [], known_kinds)
             elif endpoint == FEEDBACK_ENDPOINT and (g.get("feedback") or {}).get("stored"):
-                # Already validated and stored by the handler; the body is cached by Flask.
-                entries = parse_feedback(service_id, _cached_json())
-                metrics.observe_feedback(service, entries, reason_codes)
+                # Parsed, validated and stored by the handler.
+                metrics.observe_feedback(service, g.get("feedback_entries") or [], reason_codes)
         return response
 
-
-def _cached_json():
-    import orjson
-
-    return orjson.loads(request.get_data(cache=True))
