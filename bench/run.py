@@ -1,6 +1,6 @@
 """Benchmark `baclofen-cds serve` against a bare-Flask ceiling in the same run.
 
-    .venv/bin/python -m bench.run [--seconds 12] [--rounds 3] [--workers 2] [--threads 4]
+    .venv/bin/python -m bench.run [--seconds 12] [--rounds 3] [--workers N] [--threads N]
 
 Over loopback only. Prints median/p90/p99 latency, throughput, peak RSS per worker,
 and our throughput as a ratio of the ceiling's for the same scenario and concurrency.
@@ -25,6 +25,7 @@ import requests
 
 from bench.load import LoadResult, run_load
 from bench.payloads import SCENARIOS
+from cds.server import DEFAULT_THREADS, default_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -92,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=12.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleave ours and the ceiling in this many slices")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    # The same defaults as `baclofen-cds serve`, so the benchmark runs it as users do.
+    parser.add_argument("--workers", type=int, default=default_workers())
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--concurrency", default="1,4")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)

@@ -12,6 +12,7 @@ from typing import Any
 
 from cds.config import ConfigError, Settings
 from cds.net import is_loopback_host
+from cds.server import DEFAULT_THREADS, default_workers
 
 
 def _configure_logging() -> None:
@@ -158,6 +159,11 @@ DELEGATED = {
 }
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip().isdigit() else default
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baclofen-cds", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,8 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the service under a production WSGI server")
     serve.add_argument("--host", default=os.environ.get("CDS_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8080")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("CDS_WORKERS", "2")))
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("CDS_THREADS", "4")))
+    serve.add_argument("--workers", type=int, default=_env_int("CDS_WORKERS", default_workers()),
+                       help="worker processes (default: one per CPU core)")
+    serve.add_argument("--threads", type=int, default=_env_int("CDS_THREADS", DEFAULT_THREADS),
+                       help="threads per worker (default 1; raise it when calls fall back "
+                       "to the client's FHIR server)")
     serve.add_argument("--certfile", default=os.environ.get("CDS_TLS_CERTFILE"),
                        help="serve HTTPS with this PEM certificate (or terminate TLS in front)")
     serve.add_argument("--keyfile", default=os.environ.get("CDS_TLS_KEYFILE"),

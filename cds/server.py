@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 from gunicorn.app.base import BaseApplication
 
 from cds.config import Settings
+
+# Hook calls with prefetch are CPU-bound: one worker per core, one thread each, gives the
+# most throughput and the lowest tail latency (threads share a GIL; docs/performance.md).
+# Sites whose EHR relies on the FHIR-server fallback raise --threads (docs/deployment.md).
+DEFAULT_THREADS = 1
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
 
 
 def validate_startup(settings: Settings) -> str | None:
