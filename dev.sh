@@ -53,7 +53,7 @@ case "$cmd" in
   setup) setup test ;;
   serve)
     setup base
-    echo "baclofen-cds: local trial on http://127.0.0.1:${CDS_PORT:-8080} (SQLite, client authentication off)"
+    echo "baclofen-cds: local trial (SQLite, client authentication off); gunicorn prints the address it listens at"
     CDS_AUTH=${CDS_AUTH:-off} exec "$VENV/bin/baclofen-cds" serve "$@" ;;
   test)
     setup "test,postgres"
