@@ -54,6 +54,30 @@ class Discontinuation:
         return 1 - self.target_daily / self.current_daily
 
 
+def _event(kind: EventKind, route: str, anchor: BaclofenOrder, course: list[BaclofenOrder],
+           *, at: datetime, signs_from: datetime, current_daily: float | None,
+           target_daily: float | None, evidence: list[BaclofenOrder],
+           draft_order: dict | None = None) -> Discontinuation:
+    """An event whose dose unit, product, frequency and exposure come from its anchor order
+    and the course of orders leading to it."""
+    return Discontinuation(
+        event_id=f"{kind}-{route}",
+        kind=kind,
+        route=route,
+        at=at,
+        signs_from=signs_from,
+        current_daily=current_daily,
+        target_daily=target_daily,
+        dose_unit=anchor.dose.unit,
+        product=anchor.product,
+        administrations_per_day=anchor.dose.administrations_per_day,
+        exposure_days=exposure_days(course, at),
+        course=course,
+        evidence=evidence,
+        draft_order=draft_order,
+    )
+
+
 def find_discontinuations(hook: str, context: dict, orders: list[BaclofenOrder],
                           now: datetime, knowledge: Knowledge) -> list[Discontinuation]:
     events: list[Discontinuation] = []
@@ -127,22 +151,9 @@ def _draft_event(group: str, orders: list[BaclofenOrder], now: datetime,
             return None
         kind = "stop" if target == 0 else "cut"
     evidence = stops + new
-    return Discontinuation(
-        event_id=f"{kind}-{group}",
-        kind=kind,
-        route=group,
-        at=now,
-        signs_from=_recent(now, knowledge),
-        current_daily=current_total,
-        target_daily=target,
-        dose_unit=anchor.dose.unit,
-        product=anchor.product,
-        administrations_per_day=anchor.dose.administrations_per_day,
-        exposure_days=exposure_days(course, now),
-        course=course,
-        evidence=evidence,
-        draft_order=evidence[0].resource if evidence else None,
-    )
+    return _event(kind, group, anchor, course, at=now, signs_from=_recent(now, knowledge),
+                  current_daily=current_total, target_daily=target, evidence=evidence,
+                  draft_order=evidence[0].resource if evidence else None)
 
 
 def _ended_event(group: str, orders: list[BaclofenOrder], now: datetime,
@@ -171,21 +182,8 @@ def _ended_event(group: str, orders: list[BaclofenOrder], now: datetime,
     course = course_of(anchor, orders, knowledge.threshold("max_course_gap_days"))
     if stepped_down_to(course, anchor.dose.amount, _taper_final_max(group, knowledge)):
         return None
-    return Discontinuation(
-        event_id=f"ended-{group}",
-        kind="ended",
-        route=group,
-        at=end,
-        signs_from=end,
-        current_daily=anchor.dose.amount,
-        target_daily=0.0,
-        dose_unit=anchor.dose.unit,
-        product=anchor.product,
-        administrations_per_day=anchor.dose.administrations_per_day,
-        exposure_days=exposure_days(course, end),
-        course=course,
-        evidence=[anchor],
-    )
+    return _event("ended", group, anchor, course, at=end, signs_from=end,
+                  current_daily=anchor.dose.amount, target_daily=0.0, evidence=[anchor])
 
 
 def _omission_event(hook: str, encounter_id: str, orders: list[BaclofenOrder], now: datetime,
@@ -209,18 +207,7 @@ def _omission_event(hook: str, encounter_id: str, orders: list[BaclofenOrder], n
         return None
     anchor = home[-1]
     course = course_of(anchor, orders, knowledge.threshold("max_course_gap_days"))
-    return Discontinuation(
-        event_id="omission-oral",
-        kind="omission",
-        route="oral",
-        at=now,
-        signs_from=_recent(now, knowledge),
-        current_daily=_sum([o.dose.amount for o in home]),
-        target_daily=0.0,
-        dose_unit=anchor.dose.unit,
-        product=anchor.product,
-        administrations_per_day=anchor.dose.administrations_per_day,
-        exposure_days=exposure_days(course, now),
-        course=course,
-        evidence=home,
-    )
+    return _event("omission", "oral", anchor, course, at=now,
+                  signs_from=_recent(now, knowledge),
+                  current_daily=_sum([o.dose.amount for o in home]), target_daily=0.0,
+                  evidence=home)
