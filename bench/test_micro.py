@@ -14,14 +14,14 @@ import pytest
 
 from bench.payloads import order_sign_stop, patient_view_no_baclofen
 from cds import envelope
+from cds.assessment import ClinicalEngine
 from cds.cards import build_card
-from cds.clinical import ClinicalEngine
 from cds.facts import extract_facts
+from cds.facts.record import PatientRecord
 from cds.facts.relevance import select_worth_modelling
 from cds.findings import build_findings
-from cds.jsonbody import parse_json_body
-from cds.model import ClinicalData
 from cds.resources import check_resources, flatten
+from cds.web.json_body import parse_json_body
 from rules import load_knowledge
 
 NOW = datetime.now(UTC)
@@ -29,11 +29,11 @@ KNOWLEDGE = load_knowledge()
 ENGINE = ClinicalEngine(KNOWLEDGE)
 
 
-def clinical_data(request: dict) -> ClinicalData:
+def clinical_data(request: dict) -> PatientRecord:
     resources = [r for value in request["prefetch"].values() for r in flatten(value)]
     checked = check_resources(resources, lambda r: KNOWLEDGE.is_relevant(r, NOW))
     drafts = flatten(request["context"].get("draftOrders"))
-    return ClinicalData(checked.resources, drafts)
+    return PatientRecord(checked.resources, drafts)
 
 
 @pytest.fixture(scope="module", params=["realistic", "large"])

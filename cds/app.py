@@ -41,7 +41,7 @@ class ServiceCore:
 
 def load_clinical(settings: Settings) -> tuple[Any, Any]:
     """Load rules/ (validating any site override) and build the rules engine."""
-    from cds.clinical import ClinicalEngine
+    from cds.assessment import ClinicalEngine
     from rules import load_knowledge
 
     knowledge = load_knowledge(settings.rules_override)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cds.engine import RuleFiring
 from cds.facts import INTRATHECAL_COURSE_ID, ClinicalFacts
 from cds.facts.discontinuation import Discontinuation
 from cds.facts.risk import RiskFactor, RiskProfile
 from cds.facts.signs import Sign
-from cds.model import Product
+from cds.product import Product
+from cds.rules_engine import RuleFiring
 from rules import withdrawal_rules as R
 
 # Card kinds (the `kind` in each card's extension), most urgent first.

@@ -28,7 +28,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from cds.model import card_kind
+from cds.cards.extension import card_kind
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 OTHER = "other"

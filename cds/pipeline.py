@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cds import envelope
-from cds.card_log import IssuedCardRecorder
+from cds.cards.extension import EXTENSION_KEY, card_kind, suggestion_kind
 from cds.config import Settings
 from cds.errors import ClientError
+from cds.facts.record import PatientRecord
 from cds.facts.relevance import select_worth_modelling
 from cds.gather import gather
-from cds.model import EXTENSION_KEY, ClinicalData, card_kind, suggestion_kind
+from cds.issued_cards import IssuedCardRecorder
 from cds.resources import CheckedResources, check_resources, flatten
 from cds.services import ServiceDefinition, ServiceRegistry
 from cds.storage import IssuedCard, Store
@@ -27,7 +28,7 @@ ORDER_TYPES = frozenset({"MedicationRequest", "Medication", "Patient", "Encounte
 
 
 class Engine(Protocol):
-    def assess(self, hook: str, context: dict, data: ClinicalData, now: datetime) -> Any: ...
+    def assess(self, hook: str, context: dict, data: PatientRecord, now: datetime) -> Any: ...
 
 
 @dataclass
@@ -92,7 +93,7 @@ class HookPipeline:
         assessment = self.engine.assess(
             service.hook,
             context,
-            ClinicalData(resources=checked.resources, draft_orders=drafts.resources),
+            PatientRecord(resources=checked.resources, draft_orders=drafts.resources),
             now,
         )
         cards = list(assessment.cards)

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from cds.model import Product
+from cds.product import Product
 
 KNOWLEDGE_FILES = ("codes.yaml", "thresholds.yaml", "signs.yaml", "cards.yaml")
 

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from cds.facts.discontinuation import Discontinuation, find_discontinuations
 from cds.facts.exposure import exposure_days
 from cds.facts.orders import BaclofenOrder, collect_baclofen_orders
+from cds.facts.record import PatientRecord
 from cds.facts.risk import PatientContext, RiskProfile, assess_risk, patient_context
 from cds.facts.signs import Sign, find_signs
 from cds.facts.timeutil import aware
-from cds.model import ClinicalData
 from rules import Knowledge
 
 INTRATHECAL_COURSE_ID = "intrathecal-course"
@@ -67,7 +67,7 @@ def _sign_counts(signs: list[Sign]) -> dict[str, int]:
     }
 
 
-def extract_facts(hook: str, context: dict, data: ClinicalData, now: datetime,
+def extract_facts(hook: str, context: dict, data: PatientRecord, now: datetime,
                   knowledge: Knowledge) -> ClinicalFacts:
     now = aware(now)
     orders = collect_baclofen_orders(data, knowledge)
@@ -98,7 +98,7 @@ def _standing_event(order: BaclofenOrder, now: datetime, signs_from: datetime
         exposure_days=exposure_days([order], now), course=[order], evidence=[order])
 
 
-def _patient_ref(context: dict, data: ClinicalData) -> str | None:
+def _patient_ref(context: dict, data: PatientRecord) -> str | None:
     pid = context.get("patientId") if isinstance(context, dict) else None
     if isinstance(pid, str):
         return f"Patient/{pid}"

@@ -12,7 +12,7 @@ from typing import Literal
 
 from cds.facts.exposure import course_of, exposure_days, stepped_down_to
 from cds.facts.orders import ACTIVE_STATUSES, ENDED_STATUSES, BaclofenOrder
-from cds.model import Product
+from cds.product import Product
 from rules import Knowledge
 
 # "intrathecal" is the standing intrathecal course (no stop on record), see cds/facts.

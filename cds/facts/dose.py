@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cds.facts.recognition import mass_in_mg
-from cds.model import Product
+from cds.product import Product
 
 # HL7 v3 GTSAbbreviation timing codes -> administrations per day.
 TIMING_CODE_PER_DAY = {

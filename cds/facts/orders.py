@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 from cds.facts.dose import DailyDose, daily_dose
 from cds.facts.recognition import MedicationIndex, Recognition, recognise_baclofen
+from cds.facts.record import PatientRecord
 from cds.facts.timeutil import parse_fhir_datetime
-from cds.model import ClinicalData, Product
+from cds.product import Product
 from rules import Knowledge
 
 ACTIVE_STATUSES = ("active", "on-hold")
@@ -52,7 +53,7 @@ class BaclofenOrder:
         return self.status in ("stopped", "cancelled") or self.do_not_perform
 
 
-def collect_baclofen_orders(data: ClinicalData, knowledge: Knowledge) -> list[BaclofenOrder]:
+def collect_baclofen_orders(data: PatientRecord, knowledge: Knowledge) -> list[BaclofenOrder]:
     """Every baclofen request (entered-in-error excluded), oldest first, drafts marked."""
     medications = MedicationIndex(
         [r for r in [*data.resources, *data.draft_orders]

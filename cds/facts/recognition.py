@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cds.model import Product
+from cds.product import Product
 from rules import Knowledge
 from rules.knowledge import concept_text
 

@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from typing import TextIO
 
-from cds.model import Product
+from cds.product import Product
 from cds.taper.fhir import taper_medication_request
 from cds.taper.params import TaperParams, TaperParamsError, load_taper_params
 from cds.taper.planner import (

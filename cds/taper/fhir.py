@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from cds.model import Product
+from cds.product import Product
 from cds.taper.params import TaperParams, load_taper_params
 from cds.taper.planner import DosePart, TaperPlan, TaperStep
 from cds.taper.render import plan_instructions

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from cds.model import Product
+from cds.product import Product
 from cds.taper.params import Risk, TaperParams
 from cds.taper.products import Delivery, delivery_for, format_number
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache, reduce
 from typing import Literal
 
-from cds.model import Product
+from cds.product import Product
 from cds.taper.params import ProductEntry, TaperParams
 
 DeliveryKind = Literal["tablet", "granules", "liquid", "mg"]

@@ -18,7 +18,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from cds.model import EXTENSION_KEY
+from cds.cards.extension import EXTENSION_KEY
 from cds.taper.params import TaperParams
 from cds.taper.planner import TaperPlan
 from cds.taper.products import format_number

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify
 from cds.errors import ClientError
 from cds.feedback import record_feedback
 from cds.storage import StorageError
-from cds.web.bodies import json_body
+from cds.web.json_body import json_body
 
 bp = Blueprint("hooks", __name__)
 

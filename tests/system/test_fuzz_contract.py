@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 
 import jwt
 import pytest
@@ -20,11 +19,12 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from cds.auth.keys_cli import public_jwk
+from tests.support import paths
 from tests.support.fake_fhir import FakeFhirServer, bundle, json_answer
 from tests.support.live import LiveServer
 from tests.support.requests import HOOK_SERVICE, patient
 
-SPEC = Path(__file__).resolve().parents[1] / "openapi.yaml"
+SPEC = paths.ROOT / "openapi.yaml"
 # Valid and invalid requests are both generated and every answer is checked (no 5xx,
 # documented status, media type, body schema, headers, authentication required, and that
 # the service accepts exactly the requests the document calls valid: openapi.yaml takes
@@ -36,7 +36,7 @@ CONFIG = SchemathesisConfig.from_str("""
 expected-statuses = [200, 401, 404, 412]
 """)
 # The catch-all for unknown service ids overlaps the concrete service paths (a generated
-# "invalid" id can be a real one); its 404 is covered by tests/test_contract.py.
+# "invalid" id can be a real one); its 404 is covered by tests/contract/test_contract.py.
 schema = schemathesis.openapi.from_path(SPEC, config=CONFIG).exclude(
     operation_id="invokeUnknownService")
 

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cds.clinical import ClinicalEngine
+from cds.assessment import ClinicalEngine
+from cds.facts.record import PatientRecord
 from cds.fixtures import list_fixtures, load_fixture, resolve_time_tokens
-from cds.model import ClinicalData
 from rules import load_knowledge
 
 K = load_knowledge()
@@ -27,10 +27,10 @@ def flatten(value) -> list[dict]:
     return [value]
 
 
-def clinical_data(request: dict) -> ClinicalData:
+def clinical_data(request: dict) -> PatientRecord:
     resources = [r for v in request["prefetch"].values() for r in flatten(v)]
     drafts = flatten(request["context"].get("draftOrders"))
-    return ClinicalData([r for r in resources if K.is_relevant(r)], drafts)
+    return PatientRecord([r for r in resources if K.is_relevant(r)], drafts)
 
 
 def validate_card(card: dict) -> None:

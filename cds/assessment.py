@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cds.cards import build_card
-from cds.engine import RulesEngine
 from cds.facts import extract_facts
+from cds.facts.record import PatientRecord
 from cds.findings import Finding, build_findings
-from cds.model import ClinicalData
+from cds.rules_engine import RulesEngine
 from rules import Knowledge
 
 
@@ -26,7 +26,7 @@ class ClinicalEngine:
         self.knowledge = knowledge
         self.rules = RulesEngine(knowledge)
 
-    def assess(self, hook: str, context: dict, data: ClinicalData, now: datetime
+    def assess(self, hook: str, context: dict, data: PatientRecord, now: datetime
                ) -> Assessment:
         """Same input, same findings in the same order (card uuids are fresh each call)."""
         facts = extract_facts(hook, context if isinstance(context, dict) else {}, data, now,

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import paths
+
+ROOT = paths.ROOT
 
 
 def run_setup(tmp_path: Path, extra_bin: dict[str, str], python: str | None = None):

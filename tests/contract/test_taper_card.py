@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cds.clinical import ClinicalEngine
+from cds.assessment import ClinicalEngine
 from cds.fixtures import list_fixtures, load_fixture
 from rules import load_knowledge
-from tests.test_fixtures_engine import clinical_data
+from tests.unit.test_fixtures_engine import clinical_data
 
 NOW = datetime.now(UTC)  # fixtures are relative to now: they must pass on any day
 K = load_knowledge()

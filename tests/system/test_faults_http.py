@@ -4,7 +4,7 @@ Invariant for every fault: the hook answers within the gathering deadline plus a
 margin; 412 when required data (medications) could not be had, otherwise 200 with the
 response extension naming the prefetch key that could not be fetched, and why.
 (The same faults through Flask's test client, without timing, are in
-tests/test_fhir_fallback.py.)
+tests/contract/test_fhir_fallback.py.)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from cds import taper_seam
+from cds.cards.extension import EXTENSION_KEY
 from cds.facts.orders import BaclofenOrder
 from cds.facts.signs import Sign
 from cds.facts.timeutil import fmt_date, fmt_datetime
@@ -15,7 +15,7 @@ from cds.findings import (
     KIND_SUPERVISED_TAPER,
     Finding,
 )
-from cds.model import EXTENSION_KEY
+from cds.taper import proposal as taper
 from cds.taper.suggestions import intrathecal_detail
 from rules import Knowledge
 
@@ -28,7 +28,7 @@ def build_card(finding: Finding, knowledge: Knowledge) -> dict:
     kind_text = texts["kinds"][finding.kind]
     source = texts["source"]
     # One plan per card: the detail's table and the suggestions come from the same draw.
-    proposal = (taper_seam.taper_proposal(finding, knowledge)
+    proposal = (taper.taper_proposal(finding, knowledge)
                 if finding.kind == KIND_SUPERVISED_TAPER else None)
     card: dict = {
         "uuid": str(uuid.uuid4()),
@@ -118,7 +118,7 @@ def dose_text(amount: float | None, unit: str) -> str:
 
 
 def detail_for(finding: Finding, knowledge: Knowledge,
-               proposal: taper_seam.TaperProposal | None = None) -> str:
+               proposal: taper.TaperProposal | None = None) -> str:
     kind_text = knowledge.cards["kinds"][finding.kind]
     event = finding.event
     lines: list[str] = ["**What the record shows**", ""]
@@ -147,12 +147,12 @@ def detail_for(finding: Finding, knowledge: Knowledge,
     if finding.kind == KIND_SUPERVISED_TAPER and not event.dose_known:
         lines += ["", kind_text["dose_unknown_note"].strip()]
     if proposal is not None:
-        plan = taper_seam.plan_lines(proposal, finding, kind_text["taper_plan"])
+        plan = taper.plan_lines(proposal, finding, kind_text["taper_plan"])
         lines += ["", *plan] if plan else []
     if finding.kind == KIND_INTRATHECAL_STOP:
         # No oral schedule for a pump: the planner's advice, from rules/taper.yaml.
         lines += ["", f"**{kind_text['reduction_heading']}**", "",
-                  intrathecal_detail(taper_seam.taper_params())]
+                  intrathecal_detail(taper.taper_params())]
     lines += ["", "**Sources**", ""]
     for ref in kind_text["references"]:
         item = knowledge.cards["references"][ref]

@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cds.auth import TrustConfigError, load_trust_config
 from cds.auth.keys_cli import public_jwk
 from cds.auth.trust import DEFAULT_ALGORITHMS, parse_trust_config
+from tests.support import paths
 
 ISS = "https://ehr.example.org"
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = paths.DOCS
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from cds.cards.extension import card_kind
 from cds.fixtures import list_fixtures, load_fixture
-from cds.model import card_kind
 from tests.support.cards import response_problems
 from tests.support.live import LiveServer
 from tests.support.openapi import check_response

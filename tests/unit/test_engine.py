@@ -3,9 +3,9 @@
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from cds.clinical import ClinicalEngine
-from cds.engine import _HOST, RulesEngine
-from cds.model import ClinicalData
+from cds.assessment import ClinicalEngine
+from cds.facts.record import PatientRecord
+from cds.rules_engine import _HOST, RulesEngine
 from rules import load_knowledge
 from tests.clinical_builders import NOW, SNOMED, baclofen_request, condition, dosage, observation
 
@@ -15,7 +15,7 @@ ENGINE = ClinicalEngine(K)
 
 def stop_with(resources=(), days_ago=120, pid="p1"):
     current = baclofen_request(f"mr-{pid}", days_ago=days_ago)
-    return ClinicalData([current, *resources], [dict(current, status="stopped")])
+    return PatientRecord([current, *resources], [dict(current, status="stopped")])
 
 
 def kinds(assessment):
@@ -26,7 +26,8 @@ def kinds(assessment):
 def test_session_state_is_deleted_after_each_run(monkeypatch):
     engine = RulesEngine(K)
     seen = []
-    monkeypatch.setattr("cds.engine.uuid.uuid4", lambda: type("U", (), {"hex": "fixed-sid"})())
+    monkeypatch.setattr("cds.rules_engine.uuid.uuid4",
+                        lambda: type("U", (), {"hex": "fixed-sid"})())
     engine.run([{"id": "e", "kind": "event", "type": "stop", "route": "oral",
                  "dose_known": True, "exposure_known": True, "exposure_days": 90.0,
                  "severe_signs": 0, "intrathecal_severe_signs": 0, "early_signs": 0}])
@@ -79,7 +80,7 @@ def test_concurrent_assessments_never_share_facts():
 
 
 def test_patient_never_on_baclofen_gets_no_cards_even_with_abnormal_vitals():
-    data = ClinicalData([observation("8310-5", 39.8, "Cel"), observation("8867-4", 140, "/min"),
+    data = PatientRecord([observation("8310-5", 39.8, "Cel"), observation("8867-4", 140, "/min"),
                          condition(SNOMED, "419284004", "Altered mental status", days_ago=1)],
                         [])
     assert ENGINE.assess("patient-view", {"patientId": "p1"}, data, NOW).cards == []
@@ -88,7 +89,7 @@ def test_patient_never_on_baclofen_gets_no_cards_even_with_abnormal_vitals():
 def test_short_course_gives_no_card_and_unknown_dose_still_warns():
     assert ENGINE.assess("order-sign", {}, stop_with(days_ago=5), NOW).cards == []
     current = baclofen_request("mr1", dosages=[dosage(None)])
-    data = ClinicalData([current], [dict(current, status="stopped")])
+    data = PatientRecord([current], [dict(current, status="stopped")])
     (card,) = ENGINE.assess("order-sign", {}, data, NOW).cards
     assert "unknown dose" in card["summary"]
     assert "could not be determined" in card["detail"]
@@ -110,9 +111,9 @@ def test_finding_exposes_what_a_taper_planner_needs():
 
 def test_taper_seam_suggestions_are_attached(monkeypatch):
     suggestion = {"label": "Taper over 2 weeks", "actions": []}
-    from cds.taper_seam import TaperProposal
+    from cds.taper.proposal import TaperProposal
 
-    monkeypatch.setattr("cds.taper_seam.taper_proposal",
+    monkeypatch.setattr("cds.taper.proposal.taper_proposal",
                         lambda finding, knowledge: TaperProposal(suggestions=[suggestion]))
     (card,) = ENGINE.assess("order-sign", {}, stop_with(), NOW).cards
     assert card["suggestions"] == [suggestion]

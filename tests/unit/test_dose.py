@@ -3,7 +3,7 @@
 import pytest
 
 from cds.facts.dose import administrations_per_day, daily_dose
-from cds.model import Product
+from cds.product import Product
 from tests.clinical_builders import dosage
 
 TABLET_10 = Product("baclofen 10 mg tablet", "tablet", "oral", strength_mg=10)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from cds.model import Product
+from cds.product import Product
 from cds.taper.fhir import taper_medication_request
 from cds.taper.params import TaperParams, load_taper_params
 from cds.taper.planner import MAX_ADMINISTRATIONS_PER_DAY, IntrathecalNoOralPlan, plan_taper

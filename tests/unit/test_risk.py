@@ -2,8 +2,8 @@
 
 from cds.facts.discontinuation import find_discontinuations
 from cds.facts.orders import collect_baclofen_orders
+from cds.facts.record import PatientRecord
 from cds.facts.risk import assess_risk, patient_context
-from cds.model import ClinicalData
 from rules import load_knowledge
 from tests.clinical_builders import (
     ICD10,
@@ -20,7 +20,7 @@ K = load_knowledge()
 
 
 def profile(resources, drafts):
-    data = ClinicalData(list(resources), list(drafts))
+    data = PatientRecord(list(resources), list(drafts))
     (event,) = find_discontinuations("order-sign", {}, collect_baclofen_orders(data, K), NOW, K)
     return assess_risk(event, patient_context(data.resources, K, NOW), K)
 

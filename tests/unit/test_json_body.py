@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cds.errors import ClientError
-from cds.jsonbody import max_nesting_depth, parse_json_body
+from cds.web.json_body import max_nesting_depth, parse_json_body
 
 
 def reference_depth(value) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from cds.card_log import IssuedCardRecorder
+from cds.issued_cards import IssuedCardRecorder
 from cds.storage import IssuedCard, Store
 
 

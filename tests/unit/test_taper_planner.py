@@ -9,7 +9,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cds.model import Product
+from cds.product import Product
 from cds.taper.fhir import taper_medication_request
 from cds.taper.params import TaperParamsError, load_taper_params, taper_risk
 from cds.taper.planner import IntrathecalNoOralPlan, TaperPlan, plan_taper

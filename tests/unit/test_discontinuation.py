@@ -4,7 +4,7 @@ import pytest
 
 from cds.facts.discontinuation import find_discontinuations
 from cds.facts.orders import collect_baclofen_orders
-from cds.model import ClinicalData
+from cds.facts.record import PatientRecord
 from rules import load_knowledge
 from tests.clinical_builders import NOW, ago, baclofen_request, dosage
 
@@ -12,7 +12,7 @@ K = load_knowledge()
 
 
 def events(hook, resources=(), drafts=(), context=None):
-    data = ClinicalData(list(resources), list(drafts))
+    data = PatientRecord(list(resources), list(drafts))
     orders = collect_baclofen_orders(data, K)
     return find_discontinuations(hook, context or {"patientId": "p1"}, orders, NOW, K)
 

@@ -1,4 +1,5 @@
-"""Parse request bodies: JSON only, bounded in nesting depth, never a 500."""
+"""Read a request body as JSON: JSON media types only, bounded in size and nesting depth,
+never a 500."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from typing import Any
 
 import orjson
+from flask import current_app, request
 
 from cds.errors import ClientError
 
@@ -49,3 +51,23 @@ def parse_json_body(raw: bytes, max_depth: int) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ClientError(400, f"The body is not valid JSON: {exc.args[0]}") from None
+
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def json_body() -> Any:
+    """The current request's body as JSON, with the checks every POST endpoint shares."""
+    mimetype = request.mimetype or ""
+    if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
+        raise ClientError(415, "Send the request as JSON (Content-Type: application/json).")
+    raw = request.get_data(cache=False)  # Werkzeug refuses a declared length over the limit
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and len(raw) >= limit:
+        # A chunked body is cut at the limit without an error; one more byte tells
+        # whether it was longer (Werkzeug then raises 413 Request Entity Too Large).
+        request.stream.read(1)
+    if not raw:
+        raise ClientError(400, "The request body is empty; a JSON object is required.")
+    settings = current_app.extensions["cds"].settings
+    return parse_json_body(raw, settings.max_json_depth)

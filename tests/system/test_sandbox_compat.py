@@ -16,6 +16,7 @@ import pytest
 import requests
 import yaml
 
+from tests.support import paths
 from tests.support.fake_fhir import FakeFhirServer, json_answer
 from tests.support.requests import baclofen_request, patient
 from tests.support.sandbox import (
@@ -29,7 +30,7 @@ from tests.support.sandbox import (
     sparse_draft_order,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = paths.ROOT
 PATIENT = "pat-1"
 ORDER = "/cds-services/baclofen-order"
 JWKS_PATH = "/.well-known/jwks.json"

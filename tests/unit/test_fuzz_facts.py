@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,13 +19,14 @@ from hypothesis import strategies as st
 
 from cds.app import create_app, load_clinical
 from cds.config import Settings
+from cds.facts.record import PatientRecord
 from cds.fixtures import load_fixture
-from cds.model import ClinicalData
 from cds.resources import MODELS, check_resources, flatten
 from tests.support.openapi import check_response
+from tests.support.paths import FIXTURES as FIXTURES_DIR
 
 NOW = datetime.now(UTC).replace(microsecond=0)  # fixture dates are resolved against it
-FIXTURES = Path(__file__).resolve().parents[1] / "fhir_fixtures"
+FIXTURES = FIXTURES_DIR
 
 FUZZ = settings(
     max_examples=150,
@@ -156,7 +156,7 @@ def assess(clinical, request: dict, hook: str):
     drafts = flatten(context.get("draftOrders")) if isinstance(context, dict) else []
     checked = check_resources(resources, knowledge.is_relevant)
     checked_drafts = check_resources(drafts, lambda _r: True, lenient_missing=True)
-    data = ClinicalData(resources=checked.resources, draft_orders=checked_drafts.resources)
+    data = PatientRecord(resources=checked.resources, draft_orders=checked_drafts.resources)
     return engine.assess(hook, context if isinstance(context, dict) else {}, data, NOW)
 
 
