@@ -158,9 +158,9 @@ def patient_view_no_baclofen(now: datetime, observations: int = 300) -> dict:
 SCENARIOS = {
     # name: (service id, request builder)
     "order-sign realistic (300 obs, 20 MR)": (
-        "baclofen-order", lambda now: order_sign_stop(now, 300, 20)),
+        "baclofen-order-sign", lambda now: order_sign_stop(now, 300, 20)),
     "order-sign large (2000 obs, 100 MR)": (
-        "baclofen-order", lambda now: order_sign_stop(now, 2000, 100)),
+        "baclofen-order-sign", lambda now: order_sign_stop(now, 2000, 100)),
     "patient-view no baclofen (300 obs)": (
         "baclofen-patient-view", lambda now: patient_view_no_baclofen(now)),
 }

@@ -72,11 +72,11 @@ class Traffic:
         if kind == "feedback":
             body = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
                                   "outcomeTimestamp": datetime.now(UTC).isoformat()}]}
-            answer = session.post(base + "/cds-services/baclofen-order/feedback", json=body,
+            answer = session.post(base + "/cds-services/baclofen-order-sign/feedback", json=body,
                                   timeout=30)
             return answer.status_code == 200
         if kind == "malformed":
-            answer = session.post(base + "/cds-services/baclofen-order", data=b'{"hook": ',
+            answer = session.post(base + "/cds-services/baclofen-order-sign", data=b'{"hook": ',
                                   headers=json_header, timeout=30)
             return answer.status_code == 400
         path, body = {"order-sign": self.order_sign, "patient-view": self.patient_view,

@@ -61,7 +61,8 @@ def create_app(
     store = Store(settings.database_url)
     store.create_schema()
     registry = ServiceRegistry(
-        build_services(knowledge.observation_code_tokens())
+        build_services(knowledge.observation_code_tokens(),
+                       shared_order_id=settings.shared_order_service_id)
     )
     pipeline_kwargs = {"clock": clock} if clock else {}
     pipeline = HookPipeline(settings, registry, knowledge, engine, store, **pipeline_kwargs)

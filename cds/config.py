@@ -72,6 +72,9 @@ class Settings:
     # CDS Hooks 2.0 requires a valid access token on every FHIR call; only an operator
     # testing against an open FHIR server (e.g. a public sandbox) turns this on.
     fhir_allow_without_token: bool = False
+    # One service id for order-select and order-sign (CDS Hooks stale-guidance updates);
+    # off by default because clients such as the CDS Hooks Sandbox key services by id.
+    shared_order_service_id: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -96,4 +99,5 @@ class Settings:
             cors_origins=origins or ("*",),
             metrics_token=env.get("CDS_METRICS_TOKEN") or None,
             fhir_allow_without_token=_switch(env, "CDS_FHIR_ALLOW_WITHOUT_TOKEN", False),
+            shared_order_service_id=_switch(env, "CDS_SHARED_ORDER_SERVICE_ID", False),
         )

@@ -1,8 +1,11 @@
 """The CDS services this server offers: discovery metadata and their prefetch templates.
 
-order-select and order-sign share one id: CDS Hooks 2.0 lets a server list the same
-id for several hooks so that a client replaces the order-select guidance with the
-order-sign guidance for the same orders (spec: "update stale guidance").
+order-select and order-sign have their own ids by default (`baclofen-order-select`,
+`baclofen-order-sign`): the CDS Hooks Sandbox and other clients key services by id, so
+entries sharing one id overwrite each other there and order-select is never called.
+CDS Hooks 2.0 also lets a server list one id for both hooks so that a client replaces the
+order-select guidance with the order-sign guidance for the same orders ("update stale
+guidance"); a site whose EHR supports that turns it on with CDS_SHARED_ORDER_SERVICE_ID.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-ORDER_SERVICE_ID = "baclofen-order"
+SHARED_ORDER_SERVICE_ID = "baclofen-order"
+ORDER_SERVICE_IDS = {"order-select": "baclofen-order-select", "order-sign": "baclofen-order-sign"}
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,16 @@ def _code_param(tokens: Iterable[str]) -> str:
     return ("&code=" + ",".join(tokens)) if tokens else ""
 
 
-def build_services(observation_codes: Iterable[str]) -> list[ServiceDefinition]:
-    """Service list with prefetch templates derived from the codes the rules read."""
+def build_services(observation_codes: Iterable[str], *, shared_order_id: bool = False
+                   ) -> list[ServiceDefinition]:
+    """Service list with prefetch templates derived from the codes the rules read.
+
+    `shared_order_id`: one id for order-select and order-sign (stale-guidance updates).
+    """
+
+    def order_id(hook: str) -> str:
+        return SHARED_ORDER_SERVICE_ID if shared_order_id else ORDER_SERVICE_IDS[hook]
+
     patient = Prefetch("patient", "Patient/{{context.patientId}}")
     # Any status: stopped and completed requests are the evidence of a discontinuation.
     medications = Prefetch(
@@ -79,11 +91,11 @@ def build_services(observation_codes: Iterable[str]) -> list[ServiceDefinition]:
     )
     return [
         ServiceDefinition(
-            ORDER_SERVICE_ID, "order-select", "Baclofen withdrawal risk (order selection)",
+            order_id("order-select"), "order-select", "Baclofen withdrawal risk (order selection)",
             order_description, common, usage,
         ),
         ServiceDefinition(
-            ORDER_SERVICE_ID, "order-sign", "Baclofen withdrawal risk (order signing)",
+            order_id("order-sign"), "order-sign", "Baclofen withdrawal risk (order signing)",
             order_description, common, usage,
         ),
         ServiceDefinition(

@@ -37,10 +37,24 @@ def test_discovery_lists_one_service_per_hook(client):
         assert {"patient", "medications", "observations", "conditions"} <= set(service["prefetch"])
 
 
-def test_order_select_and_order_sign_share_an_id(client):
+def test_order_hooks_have_their_own_ids_by_default(client):
+    # Clients such as the CDS Hooks Sandbox key services by id: shared ids overwrite.
+    services = client.get("/cds-services").get_json()["services"]
+    ids = [s["id"] for s in services]
+    assert len(ids) == len(set(ids))
+    by_hook = {s["hook"]: s["id"] for s in services}
+    assert by_hook["order-select"] == "baclofen-order-select"
+    assert by_hook["order-sign"] == "baclofen-order-sign"
+
+
+def test_order_select_and_order_sign_can_share_an_id(make_app):
+    client = make_app(shared_order_service_id=True).test_client()
     services = client.get("/cds-services").get_json()["services"]
     hooks = {s["hook"] for s in services if s["id"] == "baclofen-order"}
     assert hooks == {"order-select", "order-sign"}
+    request = stop_order_request()
+    assert post(client, "/cds-services/baclofen-order", request).status_code == 200
+    assert post(client, "/cds-services/baclofen-order-sign", request).status_code == 404
 
 
 def test_prefetch_templates_use_only_allowed_tokens(client):
@@ -70,7 +84,7 @@ def test_every_hook_answers_a_valid_request(client, hook):
 
 
 def test_stop_order_gets_a_card_with_uuid(client):
-    response = post(client, "/cds-services/baclofen-order", stop_order_request())
+    response = post(client, "/cds-services/baclofen-order-sign", stop_order_request())
     assert response.status_code == 200
     cards = response.get_json()["cards"]
     assert cards, "an abrupt stop of 30 mg/day after 6 months must warn"
@@ -81,7 +95,7 @@ def test_stop_order_gets_a_card_with_uuid(client):
 
 
 def test_malformed_json_is_400(client):
-    response = post(client, "/cds-services/baclofen-order", data=b"{not json",
+    response = post(client, "/cds-services/baclofen-order-sign", data=b"{not json",
                     content_type="application/json")
     assert response.status_code == 400
     assert "not valid JSON" in response.get_json()["issue"][0]["diagnostics"]
@@ -90,7 +104,7 @@ def test_malformed_json_is_400(client):
 def test_schema_violation_names_the_path(client):
     request = hook_request("order-sign")
     del request["context"]["draftOrders"]
-    response = post(client, "/cds-services/baclofen-order", request)
+    response = post(client, "/cds-services/baclofen-order-sign", request)
     assert response.status_code == 400
     issue = response.get_json()["issue"][0]
     assert "draftOrders" in issue["diagnostics"]
@@ -125,14 +139,14 @@ def test_unknown_service_is_404(client):
 
 
 def test_wrong_method_is_405(client):
-    response = client.get("/cds-services/baclofen-order")
+    response = client.get("/cds-services/baclofen-order-sign")
     assert response.status_code == 405
     assert "POST" in response.headers["Allow"]
-    check_response("POST", "/cds-services/baclofen-order", 405, response.get_json())
+    check_response("POST", "/cds-services/baclofen-order-sign", 405, response.get_json())
 
 
 def test_non_json_media_type_is_415(client):
-    response = post(client, "/cds-services/baclofen-order", data=b"hook=order-sign",
+    response = post(client, "/cds-services/baclofen-order-sign", data=b"hook=order-sign",
                     content_type="application/x-www-form-urlencoded")
     assert response.status_code == 415
 
@@ -177,7 +191,7 @@ def test_very_deep_nesting_does_not_crash(client):
 
 @pytest.mark.parametrize("body", [b"[]", b"42", b'"text"', b"null", b"{}"])
 def test_non_object_bodies_are_400(client, body):
-    response = post(client, "/cds-services/baclofen-order", data=body,
+    response = post(client, "/cds-services/baclofen-order-sign", data=body,
                     content_type="application/json")
     assert response.status_code == 400
 
@@ -185,7 +199,7 @@ def test_non_object_bodies_are_400(client, body):
 def test_error_bodies_carry_no_request_values(client):
     request = hook_request("order-sign")
     request["context"]["patientId"] = 12345678  # wrong type, and an identifier
-    response = post(client, "/cds-services/baclofen-order", request)
+    response = post(client, "/cds-services/baclofen-order-sign", request)
     assert response.status_code == 400
     assert "12345678" not in response.get_data(as_text=True)
 
@@ -228,7 +242,7 @@ def test_null_prefetch_means_no_data(client):
 
 def test_cors_preflight_allows_authorization_and_content_type(client):
     response = client.options(
-        "/cds-services/baclofen-order",
+        "/cds-services/baclofen-order-sign",
         headers={
             "Origin": "https://sandbox.cds-hooks.org",
             "Access-Control-Request-Method": "POST",
@@ -264,7 +278,7 @@ def test_unresolved_medication_reference_is_reported(client):
     order = request["prefetch"]["medications"]["entry"][0]["resource"]
     del order["medicationCodeableConcept"]
     order["medicationReference"] = {"reference": "Medication/med-404"}
-    response = post(client, "/cds-services/baclofen-order", request)
+    response = post(client, "/cds-services/baclofen-order-sign", request)
     assert response.status_code == 200
     extension = response.get_json()["extension"]["org.baclofen-cds"]
     assert extension["unresolvedMedicationReferences"] == 1

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.openapi import check_response
 
-PATH = "/cds-services/baclofen-order/feedback"
+PATH = "/cds-services/baclofen-order-sign/feedback"
 
 
 def entry(**overrides):

@@ -25,14 +25,14 @@ def store(settings) -> Store:
 
 
 def issue(store: Store, uuid: str, kind: str, suggestions=()) -> None:
-    store.record_cards([IssuedCard(uuid, "baclofen-order", "order-sign", kind, "warning",
+    store.record_cards([IssuedCard(uuid, "baclofen-order-sign", "order-sign", kind, "warning",
                                    tuple(suggestions))])
 
 
 def answer(store: Store, card: str, outcome: str, at: datetime, suggestion: str | None = None,
            code: str | None = None, display: str | None = None) -> None:
     store.save_feedback([FeedbackEntry(
-        "baclofen-order", card, outcome, (suggestion,) if suggestion else (),
+        "baclofen-order-sign", card, outcome, (suggestion,) if suggestion else (),
         REASON_SYSTEM if code else None, code, display, None, at)])
 
 
@@ -114,13 +114,13 @@ def test_cli_prints_table_csv_and_json(store, traffic, settings, monkeypatch, ca
 
 def test_endpoint_reports_real_traffic(client):
     """End to end: cards issued by the pipeline, feedback posted over HTTP, JSON report."""
-    card = client.post("/cds-services/baclofen-order", json=stop_order_request()).get_json()[
+    card = client.post("/cds-services/baclofen-order-sign", json=stop_order_request()).get_json()[
         "cards"][0]
     reason = card["overrideReasons"][0]
     entry = {"card": card["uuid"], "outcome": "overridden",
              "outcomeTimestamp": datetime.now(UTC).isoformat(),
              "overrideReason": {"reason": reason}}
-    assert client.post("/cds-services/baclofen-order/feedback",
+    assert client.post("/cds-services/baclofen-order-sign/feedback",
                        json={"feedback": [entry]}).status_code == 200
     response = client.get("/reports/feedback")
     assert response.status_code == 200
@@ -140,13 +140,13 @@ def test_accepted_suggestions_group_by_stable_name_not_label(client):
     labels = set()
     for name in ("taper-stop-tablets", "taper-large-cut", "taper-above-labelled-max"):
         request = load_fixture(paths[name], now).request
-        (card,) = client.post("/cds-services/baclofen-order", json=request).get_json()["cards"]
+        (card,) = client.post("/cds-services/baclofen-order-sign", json=request).get_json()["cards"]
         (replace,) = [s for s in card["suggestions"] if s["isRecommended"]]
         labels.add(replace["label"])
         entry = {"card": card["uuid"], "outcome": "accepted",
                  "acceptedSuggestions": [{"id": replace["uuid"]}],
                  "outcomeTimestamp": now.isoformat()}
-        assert client.post("/cds-services/baclofen-order/feedback",
+        assert client.post("/cds-services/baclofen-order-sign/feedback",
                            json={"feedback": [entry]}).status_code == 200
     assert len(labels) == 3  # three different labels...
     kinds = {k["kind"]: k for k in client.get("/reports/feedback").get_json()["kinds"]}

@@ -19,7 +19,7 @@ NOW = datetime.now(UTC)  # fixtures are relative to now: they must pass on any d
 K = load_knowledge()
 ENGINE = ClinicalEngine(K)
 TAPER_FIXTURES = [p for p in list_fixtures() if p.stem.startswith("taper-")]
-ORDER_PATH = "/cds-services/baclofen-order"
+ORDER_PATH = "/cds-services/baclofen-order-sign"
 TABLE_HEADER = "| Step | From | To | Dose per administration | Times a day | Daily total |"
 
 
@@ -164,7 +164,7 @@ def test_accepted_feedback_links_the_taper_card_to_its_suggestion(client, app):
     assert app.extensions["cds"].pipeline.recorder.flush()  # issued cards are written async
     (issued,) = [r for r in store.issued_card_rows() if r["card_uuid"] == card["uuid"]]
     (stored,) = [r for r in store.feedback_rows() if r["card_uuid"] == card["uuid"]]
-    assert issued["kind"] == "supervised-taper" and issued["service_id"] == "baclofen-order"
+    assert issued["kind"] == "supervised-taper" and issued["service_id"] == "baclofen-order-sign"
     assert {"uuid": recommended["uuid"], "label": recommended["label"],
             "kind": "replace-with-taper"} in json.loads(issued["suggestions"])
     assert stored["outcome"] == "accepted"

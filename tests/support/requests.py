@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 HOOK_SERVICE = {
-    "order-sign": "baclofen-order",
-    "order-select": "baclofen-order",
+    "order-sign": "baclofen-order-sign",
+    "order-select": "baclofen-order-select",
     "patient-view": "baclofen-patient-view",
     "encounter-start": "baclofen-encounter-start",
     "encounter-discharge": "baclofen-encounter-discharge",

@@ -154,8 +154,8 @@ def test_replayed_token_is_rejected_over_http(server, keys):
 
 
 def test_no_token_and_feedback_and_discovery_need_auth(server):
-    for method, path in (("GET", "/cds-services"), ("POST", "/cds-services/baclofen-order"),
-                         ("POST", "/cds-services/baclofen-order/feedback")):
+    for method, path in (("GET", "/cds-services"), ("POST", "/cds-services/baclofen-order-sign"),
+                         ("POST", "/cds-services/baclofen-order-sign/feedback")):
         response = requests.request(method, server.base_url + path, json={}, timeout=10)
         assert response.status_code == 401, path
         assert "WWW-Authenticate" in response.headers

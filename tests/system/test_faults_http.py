@@ -233,7 +233,7 @@ def test_too_many_resources_counts_drafts_too(limited):
     request["prefetch"]["observations"] = {"resourceType": "Bundle", "type": "searchset",
                                            "entry": entries}
     request["context"]["draftOrders"]["entry"] = entries[:10]
-    response = requests.post(limited.base_url + "/cds-services/baclofen-order", json=request,
+    response = requests.post(limited.base_url + "/cds-services/baclofen-order-sign", json=request,
                              timeout=30)
     assert response.status_code == 413
     assert "at most 20" in response.json()["issue"][0]["diagnostics"]

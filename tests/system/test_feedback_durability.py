@@ -24,7 +24,7 @@ from cds.storage import Store
 from tests.support.live import LiveServer
 from tests.support.postgres import fresh_database
 
-FEEDBACK_PATH = "/cds-services/baclofen-order/feedback"
+FEEDBACK_PATH = "/cds-services/baclofen-order-sign/feedback"
 CLIENTS = 6
 KILLS = 2
 TRAFFIC_SECONDS = 1.2  # traffic before each kill

@@ -33,7 +33,7 @@ def test_discovery_and_hooks_over_http(live_server):
 
 def test_errors_over_http_are_json_never_5xx(live_server):
     server = live_server()
-    url = server.base_url + "/cds-services/baclofen-order"
+    url = server.base_url + "/cds-services/baclofen-order-sign"
     cases = [
         requests.post(url, data=b"{", headers={"Content-Type": "application/json"}, timeout=10),
         requests.post(url, data=b"x", headers={"Content-Type": "text/plain"}, timeout=10),
@@ -49,7 +49,7 @@ def test_errors_over_http_are_json_never_5xx(live_server):
 
 def test_stop_order_card_over_http(live_server):
     server = live_server()
-    response = requests.post(server.base_url + "/cds-services/baclofen-order",
+    response = requests.post(server.base_url + "/cds-services/baclofen-order-sign",
                              json=stop_order_request(), timeout=10)
     assert response.status_code == 200
     assert response.json()["cards"]
@@ -61,11 +61,11 @@ def test_feedback_survives_a_restart(live_server, tmp_path):
     server = live_server(env)
     body = {"feedback": [{"card": "card-1", "outcome": "overridden",
                           "outcomeTimestamp": "2026-01-31T10:05:31Z"}]}
-    url = server.base_url + "/cds-services/baclofen-order/feedback"
+    url = server.base_url + "/cds-services/baclofen-order-sign/feedback"
     assert requests.post(url, json=body, timeout=10).json()["stored"] == 1
     server.stop()
     restarted = live_server(env)
-    url = restarted.base_url + "/cds-services/baclofen-order/feedback"
+    url = restarted.base_url + "/cds-services/baclofen-order-sign/feedback"
     assert requests.post(url, json=body, timeout=10).json() == {
         "received": 1, "stored": 0, "duplicates": 1}
     rows = Store(f"sqlite:///{db}").feedback_rows()
@@ -91,7 +91,7 @@ def test_evaluate_prints_the_response_for_a_request_file(tmp_path):
 def test_evaluate_reports_a_bad_request(tmp_path):
     path = tmp_path / "request.json"
     path.write_text(json.dumps({"hook": "order-sign"}))
-    result = subprocess.run([EXE, "evaluate", str(path), "--service", "baclofen-order"],
+    result = subprocess.run([EXE, "evaluate", str(path), "--service", "baclofen-order-sign"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert json.loads(result.stdout)["resourceType"] == "OperationOutcome"

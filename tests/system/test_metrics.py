@@ -12,7 +12,7 @@ from cds.metrics import failure_kind
 from tests.support.fake_fhir import bundle, json_answer
 from tests.support.requests import hook_request, patient, stop_order_request
 
-ORDER = "/cds-services/baclofen-order"
+ORDER = "/cds-services/baclofen-order-sign"
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -49,7 +49,7 @@ def test_hook_calls_count_requests_latency_and_cards(client):
     assert cards, "the stop order should produce a card"
     after = scrape(client)
 
-    labels = {"endpoint": "/cds-services/<service_id>", "service": "baclofen-order",
+    labels = {"endpoint": "/cds-services/<service_id>", "service": "baclofen-order-sign",
               "hook": "order-sign"}
     requests_total = "cds_http_requests_total"
     assert sample(after, requests_total, status="200", **labels) - sample(
@@ -59,7 +59,8 @@ def test_hook_calls_count_requests_latency_and_cards(client):
     assert sample(after, "cds_http_request_duration_seconds_sum", **labels) > 0
     for card in cards:
         kind = card["extension"]["org.baclofen-cds"]["kind"]
-        card_labels = {"service": "baclofen-order", "kind": kind, "indicator": card["indicator"]}
+        card_labels = {"service": "baclofen-order-sign", "kind": kind,
+                       "indicator": card["indicator"]}
         assert sample(after, "cds_cards_total", **card_labels) - sample(
             before, "cds_cards_total", **card_labels) >= 1
 
@@ -70,7 +71,7 @@ def test_made_up_services_and_hooks_do_not_become_labels(client):
     text = scrape(client)
     assert "made-up" not in text
     assert sample(text, "cds_http_requests_total", service="other", status="404") >= 1
-    assert sample(text, "cds_http_requests_total", service="baclofen-order", hook="other",
+    assert sample(text, "cds_http_requests_total", service="baclofen-order-sign", hook="other",
                   status="400") >= 1
 
 
@@ -159,7 +160,7 @@ def test_multiprocess_mode_sums_over_gunicorn_workers(live_server, tmp_path):
     worker_files = {p.name.split("_")[-1] for p in metrics_dir.glob("counter_*.db")}
     for text in scrapes:
         # Whichever worker answers the scrape, it reports every worker's calls.
-        assert sample(text, "cds_http_requests_total", service="baclofen-order",
+        assert sample(text, "cds_http_requests_total", service="baclofen-order-sign",
                       status="200") == calls
         assert sample(text, "cds_cards_total", kind="supervised-taper") == calls
     assert len(worker_files) >= 2, "the calls should have reached more than one worker"
@@ -174,5 +175,5 @@ def test_serve_with_several_workers_sums_metrics_without_configuration(live_serv
                              timeout=10).status_code == 200
     for _ in range(4):
         text = requests.get(server.base_url + "/metrics", timeout=10).text
-        assert sample(text, "cds_http_requests_total", service="baclofen-order",
+        assert sample(text, "cds_http_requests_total", service="baclofen-order-sign",
                       status="200") == calls

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.postgres
 ISS = "https://ehr.example.org"
 PUBLIC = "https://cds.example.org"  # what the load balancer exposes
 VIEW_PATH = "/cds-services/baclofen-patient-view"
-FEEDBACK_PATH = "/cds-services/baclofen-order/feedback"
+FEEDBACK_PATH = "/cds-services/baclofen-order-sign/feedback"
 
 
 @pytest.fixture
@@ -134,7 +134,8 @@ def test_both_instances_are_ready(two_instances):
 
 
 def entry(card: str, when: datetime, comment: str | None = None) -> FeedbackEntry:
-    return FeedbackEntry("baclofen-order", card, "overridden", (), None, None, None, comment, when)
+    return FeedbackEntry("baclofen-order-sign", card, "overridden", (), None, None, None, comment,
+                         when)
 
 
 def test_concurrent_identical_deliveries_are_stored_once(database_url):

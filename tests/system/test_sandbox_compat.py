@@ -32,7 +32,7 @@ from tests.support.sandbox import (
 
 ROOT = paths.ROOT
 PATIENT = "pat-1"
-ORDER = "/cds-services/baclofen-order"
+ORDER = "/cds-services/baclofen-order-sign"
 JWKS_PATH = "/.well-known/jwks.json"
 
 
@@ -70,7 +70,8 @@ ORDERS = {
 def test_sandbox_draft_orders_get_200_and_no_card(client, hook, order_name, on_baclofen):
     order = ORDERS[order_name]()
     context = draft_orders_context(PATIENT, order, selection=hook == "order-select")
-    response = client.post(ORDER, json=sandbox_request(hook, context, on_baclofen),
+    response = client.post(f"/cds-services/baclofen-{hook}",
+                           json=sandbox_request(hook, context, on_baclofen),
                            headers={"Accept": "application/json"})
     assert response.status_code == 200, response.get_json()
     # Nothing in these drafts stops, cuts or ends baclofen: no warning to show.
@@ -139,7 +140,7 @@ def test_sandbox_jwt_is_accepted_with_the_sandbox_trust_entry(
 
     discovery = call("GET", "/cds-services")
     assert discovery.status_code == 200
-    assert {s["id"] for s in discovery.json()["services"]} >= {"baclofen-order"}
+    assert {s["id"] for s in discovery.json()["services"]} >= {"baclofen-order-sign"}
 
     sparse = draft_orders_context(PATIENT, sparse_draft_order(PATIENT))
     response = call("POST", ORDER, sandbox_request("order-sign", sparse, on_baclofen=True))

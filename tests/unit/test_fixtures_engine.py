@@ -13,8 +13,8 @@ from rules import load_knowledge
 K = load_knowledge()
 ENGINE = ClinicalEngine(K)
 NOW = datetime.now(UTC)  # fixtures are relative to now: they must pass on any day
-SERVICES = {"baclofen-order", "baclofen-patient-view", "baclofen-encounter-start",
-            "baclofen-encounter-discharge"}
+SERVICES = {"baclofen-order-sign", "baclofen-order-select", "baclofen-patient-view",
+            "baclofen-encounter-start", "baclofen-encounter-discharge"}
 PREFETCH_KEYS = {"patient", "medications", "observations", "conditions", "encounter"}
 KINDS = {"emergency-evaluation", "supervised-taper", "intrathecal-stop", "intrathecal-early-signs"}
 

@@ -161,7 +161,7 @@ def assess(clinical, request: dict, hook: str):
 
 
 def assert_valid_cards(cards: list) -> None:
-    check_response("POST", "/cds-services/baclofen-order", 200, {"cards": cards})
+    check_response("POST", "/cds-services/baclofen-order-sign", 200, {"cards": cards})
 
 
 @FUZZ
@@ -329,7 +329,7 @@ def test_mutated_feedback_is_stored_or_a_clear_4xx(client, data):
                            "userComment": "ok"},
     }]}
     mutate(data, document, max_mutations=3)
-    path = "/cds-services/baclofen-order/feedback"
+    path = "/cds-services/baclofen-order-sign/feedback"
     response = client.post(path, json=document)
     assert response.status_code < 500, response.get_data(as_text=True)[:500]
     if response.status_code >= 400:

@@ -9,7 +9,7 @@ from cds.storage import IssuedCard, Store
 
 
 def card(i: int) -> IssuedCard:
-    return IssuedCard(f"card-{i}", "baclofen-order", "order-sign", "supervised-taper",
+    return IssuedCard(f"card-{i}", "baclofen-order-sign", "order-sign", "supervised-taper",
                       "warning", ((f"s-{i}", "Replace the stop"),))
 
 

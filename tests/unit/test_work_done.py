@@ -24,7 +24,7 @@ def test_no_baclofen_patient_view_builds_no_order_or_observation_models(app):
 
 def test_a_year_of_vitals_models_only_the_recent_sign_observations(app):
     request = order_sign_stop(NOW, observations=300, medication_requests=20)
-    result = outcome(app, "baclofen-order", request)
+    result = outcome(app, "baclofen-order-sign", request)
     assert [c["extension"]["org.baclofen-cds"]["kind"] for c in result.response["cards"]] == [
         "supervised-taper"]
     # 1 baclofen order in the record + 1 draft; the 19 other drugs are never modelled.
@@ -44,18 +44,18 @@ def test_old_fever_does_not_count_but_recent_fever_does(app):
     entries.append({"resource": observation("8310-5", "Body temperature", "Cel", 39.4,
                                             NOW - timedelta(days=200))})
     kinds = [c["extension"]["org.baclofen-cds"]["kind"]
-             for c in outcome(app, "baclofen-order", request).response["cards"]]
+             for c in outcome(app, "baclofen-order-sign", request).response["cards"]]
     assert kinds == ["supervised-taper"]
     entries.append({"resource": observation("8310-5", "Body temperature", "Cel", 39.4,
                                             NOW - timedelta(hours=2))})
     kinds = [c["extension"]["org.baclofen-cds"]["kind"]
-             for c in outcome(app, "baclofen-order", request).response["cards"]]
+             for c in outcome(app, "baclofen-order-sign", request).response["cards"]]
     assert kinds == ["emergency-evaluation"]
 
 
 def test_issued_cards_are_recorded_for_governance(app):
     request = order_sign_stop(NOW, observations=10, medication_requests=3)
-    result = outcome(app, "baclofen-order", request)
+    result = outcome(app, "baclofen-order-sign", request)
     card = result.response["cards"][0]
     assert app.extensions["cds"].pipeline.recorder.flush()
     rows = app.extensions["cds"].store.issued_card_rows()
@@ -77,6 +77,6 @@ def test_only_readings_that_are_signs_are_modelled(app):
                                             recent)})
     entries.append({"resource": observation("8310-5", "Body temperature", "[degF]", 98.6,
                                             recent)})
-    result = outcome(app, "baclofen-order", request)
+    result = outcome(app, "baclofen-order-sign", request)
     assert result.models_built["Observation"] == 2  # HR 128 and 101.3 degF
     assert result.response["cards"][0]["indicator"] == "critical"
