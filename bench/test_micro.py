@@ -20,9 +20,9 @@ from cds.facts import extract_facts
 from cds.facts.record import PatientRecord
 from cds.facts.relevance import select_worth_modelling
 from cds.findings import build_findings
+from cds.knowledge import load_knowledge
 from cds.resources import check_resources, flatten
 from cds.web.json_body import parse_json_body
-from rules import load_knowledge
 
 NOW = datetime.now(UTC)
 KNOWLEDGE = load_knowledge()

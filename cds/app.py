@@ -13,7 +13,7 @@ from flask_cors import CORS
 
 from cds.config import Settings
 from cds.pipeline import HookPipeline
-from cds.services import ServiceRegistry, build_services
+from cds.services import ServiceRegistry, build_services, observation_code_tokens
 from cds.storage import Store
 from cds.web import discovery, health, hooks, preview, reports
 from cds.web.auth import build_authenticator, register_authentication
@@ -42,7 +42,7 @@ class ServiceCore:
 def load_clinical(settings: Settings) -> tuple[Any, Any]:
     """Load rules/ (validating any site override) and build the rules engine."""
     from cds.assessment import ClinicalEngine
-    from rules import load_knowledge
+    from cds.knowledge import load_knowledge
 
     knowledge = load_knowledge(settings.rules_override)
     return knowledge, ClinicalEngine(knowledge)
@@ -61,7 +61,7 @@ def create_app(
     store = Store(settings.database_url)
     store.create_schema()
     registry = ServiceRegistry(
-        build_services(knowledge.observation_code_tokens(),
+        build_services(observation_code_tokens(knowledge),
                        shared_order_id=settings.shared_order_service_id)
     )
     pipeline_kwargs = {"clock": clock} if clock else {}

@@ -15,16 +15,17 @@ from cds.cards.extension import EXTENSION_KEY, card_kind, suggestion_kind
 from cds.config import Settings
 from cds.errors import ClientError
 from cds.facts.record import PatientRecord
-from cds.facts.relevance import select_worth_modelling
+from cds.facts.relevance import Relevance
 from cds.gather import gather
 from cds.issued_cards import IssuedCardRecorder
+from cds.knowledge import Knowledge
 from cds.resources import CheckedResources, check_resources, flatten
 from cds.services import ServiceDefinition, ServiceRegistry
 from cds.storage import IssuedCard, Store
-from rules import Knowledge
 
-# Checked first: without a possible baclofen order, nothing else can produce a card.
-ORDER_TYPES = frozenset({"MedicationRequest", "Medication", "Patient", "Encounter"})
+# Checked first: without a possible baclofen order (or a pump), nothing else can produce a card.
+ORDER_TYPES = frozenset({"MedicationRequest", "Medication", "Patient", "Encounter",
+                         "MedicationAdministration", "Device", "Procedure"})
 
 
 class Engine(Protocol):
@@ -56,6 +57,7 @@ class HookPipeline:
         self.store = store
         self.recorder = IssuedCardRecorder(store) if store is not None else None
         self.clock = clock
+        self.relevance = Relevance(knowledge)
 
     def resolve_service(self, service_id: str, hook: object) -> ServiceDefinition:
         hooks = self.registry.hooks_for(service_id)
@@ -116,21 +118,20 @@ class HookPipeline:
     def _check(
         self, resources: list[dict], draft_candidates: list[dict], now: datetime
     ) -> tuple[CheckedResources, CheckedResources]:
-        """Model what the rules can use. Observations and Conditions only matter for a
-        patient with a baclofen order, so the common no-baclofen call skips them."""
-
+        """Model what the facts can use. Observations and Conditions only matter for a
+        patient with a baclofen order or a pump, so the common no-baclofen call skips them."""
         orders_first: list[dict] = []
         rest: list[dict] = []
         for resource in resources:
             (orders_first if resource.get("resourceType") in ORDER_TYPES else rest).append(resource)
-        checked = check_resources(select_worth_modelling(orders_first, self.knowledge, now))
+        checked = check_resources(self.relevance.select(orders_first, now))
         drafts = check_resources(draft_candidates, lenient_missing=True)
-        if any(r.get("resourceType") == "MedicationRequest" for r in checked.resources) or any(
-            r.get("resourceType") == "MedicationRequest"
-            and self.knowledge.could_be_baclofen_request(r)
-            for r in drafts.resources
-        ):
-            check_resources(select_worth_modelling(rest, self.knowledge, now), into=checked)
+        if any(r.get("resourceType") in ("MedicationRequest", "MedicationAdministration",
+                                         "Device", "Procedure")
+               for r in checked.resources) or any(
+                r.get("resourceType") == "MedicationRequest"
+                and self.relevance.could_be_baclofen_request(r) for r in drafts.resources):
+            check_resources(self.relevance.select(rest, now), into=checked)
         return checked, drafts
 
     def _record(self, service: ServiceDefinition, cards: list[dict]) -> None:

@@ -12,12 +12,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.procedure import Procedure
 from pydantic import ValidationError
 
 # R4B models for resources whose R4 (4.0.1) JSON shape is unchanged in R4B; see
@@ -29,6 +33,10 @@ MODELS: dict[str, Any] = {
     "Condition": Condition,
     "Patient": Patient,
     "Encounter": Encounter,
+    "MedicationAdministration": MedicationAdministration,
+    "AllergyIntolerance": AllergyIntolerance,
+    "Device": Device,
+    "Procedure": Procedure,
 }
 
 Relevance = Callable[[dict], bool]

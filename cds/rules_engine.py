@@ -1,11 +1,15 @@
-"""durable_rules adapter: rulesets built once, one short-lived session per assessment.
+"""durable_rules adapter: the rule set of rules/rules.yaml, one short-lived session per call.
 
-durable_rules keeps facts per session id (sid) inside one host. Each `run` asserts its
-facts under a fresh sid, collects what the rules emit for that sid, and deletes the
-session's state, so concurrent assessments never see each other's facts. The host's C
-engine is not documented as thread-safe, so sessions run one at a time under a lock
-(each takes well under a millisecond of rule work). Our host starts no background
-dispatch threads: we use no timers or queued messages.
+Every rule of rules.yaml becomes one durable_rules rule over a `subject` fact; its
+conditions are compiled from the same parsed conditions the loader checked. durable
+keeps facts per session id (sid) inside one host: each `run` asserts its facts under a
+fresh sid, collects what fired, and deletes the session's state, so concurrent calls
+never see each other's facts. The host's C engine is not documented as thread-safe, so
+sessions run one at a time under a lock (each is well under a millisecond). Our host
+starts no background dispatch threads: no timers or queued messages are used.
+
+Why one fact per rule: durable_rules 2.0.28 crashed (memory corruption in its C engine)
+on joins across facts, so every subject's facts are flattened into one fact.
 """
 
 from __future__ import annotations
@@ -17,18 +21,20 @@ from dataclasses import dataclass
 
 from durable import engine as durable_engine
 from durable import lang as durable_lang
+from durable.lang import m, ruleset, when_all
 
-from rules import Knowledge
-from rules.withdrawal_rules import SESSION_OPENED, define_withdrawal_rules
+from cds.knowledge import Knowledge
 
-# Opens every session so at least one rule fires in it (see rules/withdrawal_rules.py).
-_SESSION_MARKER = {"id": "session", "kind": "session_opened"}
+SESSION_OPENED = "session_opened"
+# Opens every session so at least one rule fires in it.
+# why: durable_rules 2.0.28 could crash deleting a session in which nothing fired.
+_SESSION_MARKER = {"id": "session", "kind": SESSION_OPENED}
 
 
 @dataclass(frozen=True, order=True)
 class RuleFiring:
-    rule: str
-    subject_id: str  # an event id or the intrathecal course id
+    rule: str  # a rule id of rules.yaml
+    subject_id: str
 
 
 class _QuietHost(durable_engine.Host):
@@ -44,8 +50,19 @@ _RULESETS: dict[str, str] = {}  # knowledge fingerprint -> registered ruleset na
 _COLLECTED: dict[str, list[RuleFiring]] = {}  # sid -> firings of the running session
 
 
-def _emit(rule: str, sid: str, subject_id: str) -> None:
-    _COLLECTED.setdefault(sid, []).append(RuleFiring(rule, subject_id))
+def _action(rule_id: str):
+    def fire(c) -> None:
+        _COLLECTED.setdefault(c.s.sid, []).append(RuleFiring(rule_id, c.m.id))
+    return fire
+
+
+def _define(name: str, knowledge: Knowledge) -> ruleset:
+    rules = ruleset(name)
+    with rules:
+        when_all(m.kind == SESSION_OPENED)(_action(SESSION_OPENED))
+        for rule in knowledge.rules:
+            when_all((m.kind == "subject") & rule.when.to_durable(m))(_action(rule.id))
+    return rules
 
 
 def _ruleset_for(knowledge: Knowledge) -> str:
@@ -53,8 +70,8 @@ def _ruleset_for(knowledge: Knowledge) -> str:
     with _HOST_LOCK:
         name = _RULESETS.get(knowledge.fingerprint)
         if name is None:
-            name = f"baclofen_withdrawal_{knowledge.fingerprint}"
-            rules = define_withdrawal_rules(name, knowledge, _emit)
+            name = f"baclofen_{knowledge.fingerprint}"
+            rules = _define(name, knowledge)
             # why: `ruleset(...)` also queues itself for durable's global host; we own ours.
             durable_lang._rulesets.pop(name, None)
             full_name, definition = rules.define()
@@ -74,26 +91,25 @@ def _assert_one(ruleset_name: str, fact: dict) -> None:
 
 
 class RulesEngine:
-    """Runs the withdrawal rules over one assessment's facts."""
+    """Runs the rule set over one call's subjects (flat fact dicts with an `id`)."""
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.ruleset_name = _ruleset_for(knowledge)
 
-    def run(self, facts: list[dict]) -> list[RuleFiring]:
-        """Fire the rules on `facts` in a fresh session; firings sorted for determinism."""
-        if not facts:
+    def run(self, subjects: list[dict]) -> list[RuleFiring]:
+        """Fire the rules on `subjects` in a fresh session; firings sorted for determinism."""
+        if not subjects:
             return []
         sid = uuid.uuid4().hex
         with _HOST_LOCK:
             _COLLECTED[sid] = []
             try:
-                for fact in [_SESSION_MARKER, *facts]:
+                for fact in [_SESSION_MARKER, *({**s, "kind": "subject"} for s in subjects)]:
                     _assert_one(self.ruleset_name, dict(fact, sid=sid))
             finally:
                 firings = _COLLECTED.pop(sid, [])
                 _HOST.delete_state(self.ruleset_name, sid)
-        firings = [f for f in set(firings) if f.rule != SESSION_OPENED]
-        return sorted(firings)
+        return sorted(f for f in set(firings) if f.rule != SESSION_OPENED)
 
     def session_exists(self, sid: str) -> bool:
         """For tests: does durable_rules still hold state for this session id?"""

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cds.knowledge import Knowledge
 
 SHARED_ORDER_SERVICE_ID = "baclofen-order"
 ORDER_SERVICE_IDS = {"order-select": "baclofen-order-select", "order-sign": "baclofen-order-sign"}
@@ -52,6 +56,18 @@ def _code_param(tokens: Iterable[str]) -> str:
     return ("&code=" + ",".join(tokens)) if tokens else ""
 
 
+def observation_code_tokens(knowledge: Knowledge) -> list[str]:
+    """"system|code" of every Observation code the facts read: sign readings (and the
+    panels their components come in), patient-fact readings, and site pump codes."""
+    sets = [r.code_set for s in knowledge.signs.values() for r in s.readings]
+    sets += [r.fetch_with for s in knowledge.signs.values() for r in s.readings if r.fetch_with]
+    sets += [f.code_set for fact in knowledge.patient_facts.values() for f in fact.finders
+             if f.kind == "observation" and f.code_set is not None]
+    sets += [knowledge.code_sets[name] for name in (
+        "pump_reservoir_volume", "pump_alarm", "pump_battery", "pump_daily_dose")]
+    return sorted({token for code_set in sets for token in code_set.tokens()})
+
+
 def build_services(observation_codes: Iterable[str], *, shared_order_id: bool = False
                    ) -> list[ServiceDefinition]:
     """Service list with prefetch templates derived from the codes the rules read.
@@ -78,8 +94,18 @@ def build_services(observation_codes: Iterable[str], *, shared_order_id: bool = 
     # Unfiltered: risk conditions include ICD-10-CM code families (e.g. G35*) that a
     # FHIR token search cannot express, and a patient's Condition list is short.
     conditions = Prefetch("conditions", "Condition?patient={{context.patientId}}")
+    # Allergies to baclofen justify a rapid stop; pumps, their procedures and the doses
+    # given (refills, MAR) tell interrupted delivery and continuing courses apart.
+    allergies = Prefetch("allergies", "AllergyIntolerance?patient={{context.patientId}}")
+    devices = Prefetch("devices", "Device?patient={{context.patientId}}")
+    procedures = Prefetch("procedures", "Procedure?patient={{context.patientId}}"
+                          "&_sort=-date&_count=100")
+    administrations = Prefetch("administrations",
+                               "MedicationAdministration?patient={{context.patientId}}"
+                               "&_sort=-effective-time&_count=200")
     encounter = Prefetch("encounter", "Encounter/{{context.encounterId}}")
-    common = (patient, medications, observations, conditions)
+    common = (patient, medications, observations, conditions, allergies, devices, procedures,
+              administrations)
     usage = (
         "Send the prefetch keys, or a fhirServer with fhirAuthorization so the service can "
         "fetch them; client JWT authentication unless the operator switched it off."

@@ -1,9 +1,5 @@
-"""Clinical knowledge for baclofen-cds: code sets, thresholds, signs, card texts and rulesets.
+"""The clinical knowledge of baclofen-cds, as data: see README.md in this folder.
 
-A clinician-informaticist reviews this folder alone: the YAML files hold every code,
-threshold and card text with its source; `withdrawal_rules.py` holds the rulesets.
+Nothing here is code; `cds.knowledge` loads and checks these files. (This file only makes
+the folder a package, so the YAML files ship with the service.)
 """
-
-from rules.knowledge import CodeSet, Knowledge, KnowledgeError, load_knowledge
-
-__all__ = ["CodeSet", "Knowledge", "KnowledgeError", "load_knowledge"]

@@ -1,6 +1,5 @@
-"""Findings become CDS Hooks 2.0 cards, worded from rules/cards."""
+"""Findings become CDS Hooks 2.0 cards, worded from rules/cards.yaml.
 
-from cds.cards.builder import build_card
-from cds.cards.extension import EXTENSION_KEY, card_kind, suggestion_kind
-
-__all__ = ["EXTENSION_KEY", "build_card", "card_kind", "suggestion_kind"]
+`cds.cards.builder.build_card` builds one card; `cds.cards.extension` reads our
+extension back; `cds.cards.placeholders` lists what card texts may name.
+"""

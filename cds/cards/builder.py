@@ -1,225 +1,330 @@
-"""Findings become CDS Hooks 2.0 cards, with texts from rules/cards.yaml."""
+"""A finding becomes a CDS Hooks 2.0 card; every sentence comes from rules/cards.yaml."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from cds.cards.extension import EXTENSION_KEY
-from cds.facts.orders import BaclofenOrder
+from cds.cards.text import date_text, duration, fill, number, plain, summary
+from cds.facts.orders import Order
 from cds.facts.signs import Sign
-from cds.facts.timeutil import fmt_date, fmt_datetime
-from cds.findings import (
-    KIND_EMERGENCY,
-    KIND_INTRATHECAL_EARLY_SIGNS,
-    KIND_INTRATHECAL_STOP,
-    KIND_SUPERVISED_TAPER,
-    Finding,
-)
-from cds.taper import proposal as taper
-from cds.taper.suggestions import intrathecal_detail
-from rules import Knowledge
+from cds.findings import Finding
+from cds.knowledge import Knowledge
+from cds.knowledge.model import Variant
+from cds.taper import proposal as taper_proposal
 
-SUMMARY_LIMIT = 139  # the spec requires fewer than 140 characters
-UNIT_TEXT = {"mg/d": "mg/day", "ug/d": "mcg/day"}
+TAPER_KINDS = ("supervised-taper",)
 
 
 def build_card(finding: Finding, knowledge: Knowledge) -> dict:
-    texts = knowledge.cards
-    kind_text = texts["kinds"][finding.kind]
-    source = texts["source"]
-    # One plan per card: the detail's table and the suggestions come from the same draw.
-    proposal = (taper.taper_proposal(finding, knowledge)
-                if finding.kind == KIND_SUPERVISED_TAPER else None)
-    card: dict = {
+    kind = finding.kind
+    values = card_values(finding, knowledge)
+    proposal = (taper_proposal.taper_proposal(finding, knowledge)
+                if kind.kind in TAPER_KINDS else None)
+    primary = kind.references[0][0]
+    card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": summary_for(finding, knowledge),
-        "indicator": kind_text["indicator"],
-        "detail": detail_for(finding, knowledge, proposal),
+        "summary": summary(_first(kind.summary, finding.facts), values),
+        "indicator": kind.indicator,
+        "detail": detail(finding, knowledge, values, proposal),
         "source": {
-            "label": source["label"],
-            "url": source["url"],
-            "topic": {"system": source["topic_system"], **kind_text["topic"]},
+            "label": knowledge.card_service["label"],
+            "url": knowledge.reference_url(primary),
+            "topic": {"system": knowledge.card_service["topic_system"], **kind.topic},
         },
         "links": [
-            {"label": texts["references"][ref]["label"], "url": texts["references"][ref]["url"],
-             "type": "absolute"}
-            for ref in kind_text["references"]
+            {"label": plain(f"{knowledge.references[ref].short}: {section}"),
+             "url": knowledge.reference_url(ref), "type": "absolute"}
+            for ref, section in kind.references
+        ],
+        "overrideReasons": [
+            {"system": knowledge.card_service["override_system"], "code": r["code"],
+             "display": r["display"]}
+            for r in kind.override_reasons
         ],
         "extension": {EXTENSION_KEY: {
-            "kind": finding.kind, "event": finding.event.kind, "route": finding.route,
-            "riskLevel": finding.risk_level,
+            "kind": kind.kind, "event": finding.facts["event"], "route": finding.route,
+            "riskLevel": "high" if finding.facts["risk_high"] else "standard",
+            "rules": finding.rules,
         }},
     }
-    if "override_reasons" in kind_text:
-        card["overrideReasons"] = [
-            {"system": kind_text["override_system"], "code": r["code"], "display": r["display"]}
-            for r in kind_text["override_reasons"]
-        ]
     if proposal is not None and proposal.suggestions:
         card["suggestions"] = proposal.suggestions
         card["selectionBehavior"] = "at-most-one"
     return card
 
 
-# ---------------------------------------------------------------- summary
+def _first(variants: tuple[Variant, ...], facts: dict) -> str:
+    return next(v.text for v in variants if v.applies(facts))
 
 
-def summary_for(finding: Finding, knowledge: Knowledge) -> str:
-    texts = knowledge.cards
-    kind_text = texts["kinds"][finding.kind]
-    event = finding.event
-    template = kind_text["summary"]
-    if finding.kind in (KIND_EMERGENCY, KIND_INTRATHECAL_EARLY_SIGNS) and event.kind == \
-            "intrathecal":
-        template = kind_text.get("summary_intrathecal", template)
-    elif finding.kind == KIND_EMERGENCY and finding.risk.toxicity_confounders:
-        template = kind_text.get("summary_toxicity", template)
-    if finding.kind == KIND_SUPERVISED_TAPER and event.kind == "omission":
-        template = kind_text.get("summary_omission", template)
-    cut = event.cut_fraction
-    values = {
-        "event": texts["events"][event.kind].format(cut_percent=round((cut or 0) * 100)),
-        "sign_list": sign_list(finding.severe_signs or finding.early_signs),
-        "exposure": exposure_text(event.exposure_days),
-        "dose": dose_text(event.current_daily, event.dose_unit),
-    }
-    text = template.format(**values)
-    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "…"
+def _all(variants: tuple[Variant, ...], facts: dict) -> list[str]:
+    return [v.text for v in variants if v.applies(facts)]
+
+
+# ---------------------------------------------------------------- values
+
+
+def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
+    """Every placeholder value for this finding (raw: the text helpers escape them)."""
+    subject = finding.subject
+    facts = finding.facts
+    words = knowledge.detail_texts["words"]
+    event = subject.event
+    now = finding.assessed_at
+    unit = "ug/d" if subject.route == "intrathecal" else "mg/d"
+    values: dict[str, Any] = {k: _show(v) for k, v in facts.items()}
+    values.update({k: number(v) for k, v in knowledge.threshold_values.items()})
+    dose = facts["daily_dose"] if facts["dose_known"] else None
+    values["daily_dose_text"] = dose_text(dose, unit, words)
+    values["new_dose_text"] = dose_text(event.after, unit, words)
+    values["previous_dose_text"] = dose_text(subject.history.previous_level, unit, words)
+    values["event_verb"] = words["event_verb"][event.kind]
+    values["event_phrase"] = "" if event.kind == "none" else \
+        words["event_phrase"].format(event_verb=words["event_verb"][event.kind])
+    if event.at is not None:
+        ago = duration((now - event.at).total_seconds(), words["durations"])
+        values["event_ago"] = ago
+        values["event_ago_short"] = words["ago"].format(duration=ago)
+        values["event_date"] = date_text(event.at)
+    else:
+        values["event_ago"] = values["event_ago_short"] = words["unknown_time"]
+        values["event_date"] = words["unknown_time"]
+    values["estimated_suffix"] = words["estimated_suffix"] if event.estimated else ""
+    exposure = facts["exposure_days"] if facts["exposure_known"] else None
+    values["exposure"] = duration(exposure * 86400, words["durations"]) if exposure is not None \
+        else words["unknown_exposure"]
+    values["course_start"] = date_text(subject.course_start)[:10]
+    values["sign_list"] = sign_list(_headline_signs(finding))
+    values["steps_text"] = steps_text(finding, words, unit)
+    values["risk_level"] = words["risk_levels"]["high" if facts["risk_high"] else "standard"]
+    values["renal_evidence"] = subject.patient.evidence.get("renal_impairment", "")
+    values["renal_dose_note"] = words["renal_dose_note"] if facts["renal_impairment"] else ""
+    reason = words["stop_reasons"].get(event.stop_reason, words["stop_reasons"]["other"])
+    values["stop_reason_text"] = (words["stop_reason_with_text"].format(reason=reason,
+                                                                        text=event.stop_reason_text)
+                                  if event.stop_reason_text else reason)
+    values["high_interval"] = knowledge.taper.high.interval_days
+    values["it_cut_percent"] = number(100 * knowledge.threshold("intrathecal_large_cut_fraction"))
+    ambiguity = subject.timeline.ambiguity
+    if ambiguity is not None:
+        values["addition_total_text"] = dose_text(ambiguity.addition_total, unit, words)
+        above = (ambiguity.addition_total or 0) > knowledge.threshold("label_max_mg_per_day") \
+            and subject.route == "oral"
+        values["addition_above_max"] = fill(knowledge.detail_texts["addition_above_max"],
+                                            values) if above else ""
+    prn = subject.timeline.prn
+    values["new_dose_suffix"] = ""
+    if event.kind == "omission":
+        prn_max = sum(o.dose.as_needed_max or 0 for o in event.orders if o.dose.as_needed_only)
+        if prn_max:
+            values["new_dose_suffix"] = words["new_dose_as_needed"].format(
+                amount=dose_text(prn_max, unit, words))
+    if prn is not None:
+        values["prn_max_text"] = dose_text(prn.max_per_day, unit, words)
+        use = "unknown" if prn.regular is None else "regular" if prn.regular else "sporadic"
+        values["prn_use_text"] = words["prn_use"][use].format(days=prn.days_given,
+                                                             window=prn.window_days)
+    pump = subject.pump
+    if pump is not None:
+        values["pump_alarm_text"] = pump.alarm or pump.battery_low or ""
+        if pump.depletion_at is not None:
+            seconds = (pump.depletion_at - now).total_seconds()
+            template = words["depletion"]["past" if seconds <= 0 else "future"]
+            values["depletion_when"] = template.format(
+                duration=duration(seconds, words["durations"]), date=date_text(pump.depletion_at))
+        if pump.last_procedure_at is not None:
+            values["pump_procedure_ago"] = words["ago"].format(duration=duration(
+                (now - pump.last_procedure_at).total_seconds(), words["durations"]))
+    if subject.history.recent_increase_at is not None:
+        values["increase_ago"] = words["ago"].format(duration=duration(
+            (now - subject.history.recent_increase_at).total_seconds(), words["durations"]))
+    weak = next((o for o in [*event.orders, *(s.order for s in subject.timeline.running())]
+                 if o.recognition.weak), None)
+    if weak is not None:
+        values["weak_recognition_text"] = fill(knowledge.detail_texts["weak_recognition"], {
+            "route_text": words["route_text"][weak.route],
+            "recognition": weak.recognition.route_evidence})
+    values["rule_titles"] = "; ".join(r.title for r in knowledge.rules if r.id in finding.rules)
+    values["threshold_text"] = threshold_text(finding, knowledge)
+    return values
+
+
+def _show(value: Any) -> Any:
+    return number(value) if isinstance(value, float) else value
+
+
+def dose_text(amount: float | None, unit: str, words: dict) -> str:
+    if amount is None:
+        return words["unknown_dose"]
+    return f"{number(amount)} {words['dose_units'].get(unit, unit)}"
+
+
+def _headline_signs(finding: Finding) -> list[Sign]:
+    subject = finding.subject
+    severity = subject.severity
+    if finding.kind.kind == "possible-toxicity":
+        order = ("toxicity", "either")
+    else:
+        order = ("withdrawal", "either", "toxicity")
+    ranked = sorted(subject.signs, key=lambda s: (
+        order.index(s.points_to) if s.points_to in order else 9, severity[s.key] != "severe"))
+    return [s for s in ranked if s.points_to in order]
 
 
 def sign_list(signs: list[Sign]) -> str:
     labels = list(dict.fromkeys(s.label for s in signs))
     if not labels:
-        return "no signs"
-    if len(labels) > 3:
-        return ", ".join(labels[:3]) + " and more"
+        return ""
+    if len(labels) > 2:
+        return ", ".join(labels[:2]) + " and more"
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
-def exposure_text(days: float | None) -> str:
-    if days is None:
-        return "an unknown time"
-    if days < 14:
-        return f"{days:.0f} days"
-    if days < 60:
-        return f"{days / 7:.0f} weeks"
-    if days < 730:
-        return f"{days / 30.44:.0f} months"
-    return f"{days / 365.25:.0f} years"
+def steps_text(finding: Finding, words: dict, unit: str) -> str:
+    judged = [j for j in finding.subject.history.judged if j.step.at is not None]
+    recent = judged[-4:]
+    parts = []
+    for j in recent:
+        template = words["step_being_signed"] if j.step.draft else words["step"]
+        parts.append(template.format(before=number(j.step.before), after=number(j.step.after),
+                                     unit=words["dose_units"].get(unit, unit),
+                                     date=date_text(j.step.at)[:10]))
+    return "; ".join(parts)
 
 
-def dose_text(amount: float | None, unit: str) -> str:
-    if amount is None:
-        return "an unknown dose"
-    return f"{amount:g} {UNIT_TEXT.get(unit, unit)}"
+def threshold_text(finding: Finding, knowledge: Knowledge) -> str:
+    used: list[str] = []
+    for sign in finding.subject.signs:
+        for reading in knowledge.signs[sign.key].readings:
+            if reading.threshold and reading.threshold not in used:
+                used.append(reading.threshold)
+    if finding.kind.kind in TAPER_KINDS or finding.kind.kind == "intrathecal-stop":
+        used += ["min_exposure_days", "large_cut_fraction" if finding.route == "oral"
+                 else "intrathecal_large_cut_fraction"]
+    parts = []
+    for key in dict.fromkeys(used):
+        threshold = knowledge.thresholds[key]
+        origin = "local policy" if threshold.source.is_local_policy else "label"
+        parts.append(f"{key} = {number(threshold.value)} {threshold.unit} ({origin})")
+    return "; ".join(parts) or "none"
 
 
-# ---------------------------------------------------------------- detail (GFM markdown)
+# ---------------------------------------------------------------- detail
 
 
-def detail_for(finding: Finding, knowledge: Knowledge,
-               proposal: taper.TaperProposal | None = None) -> str:
-    kind_text = knowledge.cards["kinds"][finding.kind]
-    event = finding.event
-    lines: list[str] = ["**What the record shows**", ""]
-    lines += [f"- {line}" for line in _event_lines(finding)]
-    if finding.severe_signs:
-        lines += ["", "**Withdrawal signs**", ""]
-        lines += [f"- {s.label}: {s.evidence}" for s in finding.severe_signs]
-    if finding.early_signs:
-        lines += ["", "**Early or minor signs**", ""]
-        lines += [f"- {s.label}: {s.evidence}" for s in finding.early_signs]
-    lines += ["", f"**Risk: {finding.risk_level}**", ""]
-    if finding.risk_factors:
-        lines += [f"- {f.label}: {f.evidence} (source: {f.source})" for f in finding.risk_factors]
+def detail(finding: Finding, knowledge: Knowledge, values: dict[str, Any],
+           proposal: taper_proposal.TaperProposal | None) -> str:
+    texts = knowledge.detail_texts
+    headings = texts["headings"]
+    subject = finding.subject
+    facts = finding.facts
+    lines: list[str] = [f"**{fill(headings['record'], values)}**", ""]
+    record = [fill(_first_detail_event(knowledge, facts), values)]
+    if subject.timeline.ambiguity is not None and subject.event.kind != "none":
+        record.append(fill(texts["ambiguity"], values))
+    for order in _shown_orders(finding):
+        record.append(order_line(order, finding, knowledge, values))
+    exposure_key = ("exposure_known" if facts["exposure_known"] else
+                    "exposure_at_least" if subject.course_start else "exposure_unknown")
+    record.append(fill(texts[exposure_key], values))
+    if subject.timeline.prn is not None and "prn_use_text" in values:
+        record.append(fill(texts["prn_line"], values))
+    if "weak_recognition_text" in values:
+        record.append(values["weak_recognition_text"])
+    if subject.pump is not None and subject.pump.depletion_at is not None:
+        record.append(fill(texts["words"]["pump_basis"], {
+            "basis": subject.pump.basis, "when": values.get("depletion_when", "")}))
+    lines += [f"- {line}" for line in record]
+    severity = subject.severity
+    groups = (
+        ("severe_signs", [s for s in subject.signs if s.points_to in ("withdrawal", "either")
+                          and severity[s.key] == "severe"]),
+        ("toxicity_signs", [s for s in subject.signs if s.points_to == "toxicity"]),
+        ("early_signs", [s for s in subject.signs if s.points_to in ("withdrawal", "either")
+                         and severity[s.key] == "early"]),
+    )
+    for heading, signs in groups:
+        if signs:
+            lines += ["", f"**{fill(headings[heading], values)}**", ""]
+            lines += [f"- {fill(texts['sign_line'], {'label': s.label, 'evidence': s.evidence})}"
+                      for s in signs]
+    lines += ["", f"**{fill(headings['risk'], values)}**", ""]
+    if subject.risk_factors:
+        lines += [f"- {fill(texts['risk_line'], {'label': f.label, 'evidence': f.evidence, 'source': f.source})}"  # noqa: E501
+                  for f in subject.risk_factors]
     else:
-        lines.append("- no listed risk factor found in the record")
-    if finding.risk.toxicity_confounders and finding.kind == KIND_EMERGENCY:
-        evidence = "; ".join(f.evidence for f in finding.risk.toxicity_confounders)
-        lines += ["", "**Consider baclofen toxicity**", "",
-                  kind_text["toxicity_note"].format(renal_evidence=evidence).strip()]
-    elif finding.risk.toxicity_confounders:
-        evidence = "; ".join(f.evidence for f in finding.risk.toxicity_confounders)
-        lines += ["", f"Renal impairment is recorded ({evidence}): baclofen accumulates, so "
-                  "confusion or drowsiness may be toxicity rather than withdrawal."]
-    lines += ["", "**What to do**", ""]
-    lines += [f"- {a}" for a in _actions(finding, kind_text)]
-    if finding.kind == KIND_SUPERVISED_TAPER and not event.dose_known:
-        lines += ["", kind_text["dose_unknown_note"].strip()]
+        lines.append(f"- {fill(texts['no_risk_factor'], values)}")
+    if facts["renal_impairment"]:
+        lines.append(f"- {fill(texts['renal_line'], values)}")
+    lines += ["", f"**{fill(headings['actions'], values)}**", ""]
+    lines += [f"- {fill(action, values)}" for action in _all(finding.kind.actions, facts)]
+    if finding.kind.kind in TAPER_KINDS and not facts["dose_known"]:
+        lines += ["", fill(finding.kind.texts["dose_unknown"], values)]
     if proposal is not None:
-        plan = taper.plan_lines(proposal, finding, kind_text["taper_plan"])
+        plan = taper_proposal.plan_lines(proposal, finding, knowledge)
         lines += ["", *plan] if plan else []
-    if finding.kind == KIND_INTRATHECAL_STOP:
-        # No oral schedule for a pump: the planner's advice, from rules/taper.yaml.
-        lines += ["", f"**{kind_text['reduction_heading']}**", "",
-                  intrathecal_detail(taper.taper_params())]
-    lines += ["", "**Sources**", ""]
-    for ref in kind_text["references"]:
-        item = knowledge.cards["references"][ref]
-        lines.append(f"- [{item['label']}]({item['url']})")
-    lines.append(f"- Thresholds: {_threshold_note(finding, knowledge)}")
+    lines += ["", f"**{fill(headings['basis'], values)}**", "",
+              fill(texts["basis_line"], values)]
     return "\n".join(lines)
 
 
-def _actions(finding: Finding, kind_text: dict) -> list[str]:
-    if finding.kind == KIND_EMERGENCY and finding.route == "intrathecal":
-        return kind_text["actions_intrathecal"]
-    if finding.kind == KIND_SUPERVISED_TAPER and finding.event.kind == "omission":
-        return kind_text["actions_omission"] + kind_text["actions"][-1:]
-    return kind_text["actions"]
+def _first_detail_event(knowledge: Knowledge, facts: dict) -> str:
+    for variant in knowledge.detail_texts["event_variants"]:
+        if variant.applies(facts):
+            return variant.text
+    raise AssertionError("the loader guarantees a last variant without `when`")
 
 
-def _event_lines(finding: Finding) -> list[str]:
-    event = finding.event
-    lines: list[str] = []
-    dose = dose_text(event.current_daily, event.dose_unit)
-    if event.kind == "stop":
-        lines.append(f"Draft order stops baclofen; current dose {dose}.")
-    elif event.kind == "cut":
-        lines.append(f"Draft order cuts baclofen from {dose} to "
-                     f"{dose_text(event.target_daily, event.dose_unit)} in one step.")
-    elif event.kind == "ended":
-        lines.append(f"Baclofen order ended {fmt_date(event.at)} with no baclofen since; "
-                     f"last dose {dose}.")
-    elif event.kind == "omission":
-        lines.append(f"Home baclofen ({dose}) is active but not among this encounter's orders.")
+def _shown_orders(finding: Finding) -> list[Order]:
+    subject = finding.subject
+    shown = list(dict.fromkeys([*subject.event.orders, *subject.course[-3:]]))
+    if not shown:
+        shown = [s.order for s in subject.timeline.running()][-3:]
+    return shown[:5]
+
+
+def order_line(order: Order, finding: Finding, knowledge: Knowledge, values: dict) -> str:
+    words = knowledge.detail_texts["words"]
+    dose = order.dose
+    unit = dose.unit
+    if dose.as_needed_only:
+        amount = words["as_needed"].format(amount=dose_text(dose.as_needed_max, unit, words))
+    elif dose.known:
+        amount = dose_text(dose.scheduled, unit, words)
+        if dose.administrations_per_day and order.route == "oral":
+            per_day = number(dose.administrations_per_day)
+            amount += ", " + words["frequency"].get(per_day, words["frequency"]["other"]).format(
+                n=per_day)
     else:
-        lines.append(f"Intrathecal baclofen is active ({dose}); pump or catheter failure "
-                     "leaves no order behind.")
-    for order in (event.evidence or event.course)[:3]:
-        lines.append(_order_line(order))
-    shown = {o.ref for o in event.evidence}
-    earlier = [o for o in event.course if o.ref not in shown][-3:]
-    lines += [f"Earlier: {_order_line(o)}" for o in earlier]
-    if event.exposure_days is not None:
-        lines.append(f"On baclofen about {event.exposure_days:.0f} days "
-                     f"(since {fmt_date(min(o.start for o in event.course if o.start))}).")
-    else:
-        lines.append("How long baclofen has been taken is not recorded.")
-    return lines
+        amount = words["dose_unknown_reason"].format(reason=dose.unknown_reason or "?")
+    dates = [words["dates"]["authored"].format(date=date_text(order.start)[:10])
+             if order.start else words["dates"]["none"]]
+    segment = next((s for s in finding.subject.timeline.segments if s.order is order), None)
+    if segment is not None and segment.end is not None:
+        key = "ended_estimated" if segment.end_estimated else (
+            "ends" if segment.end > finding.assessed_at else "ended")
+        dates.append(words["dates"][key].format(date=date_text(segment.end)))
+    if segment is not None and segment.held and segment.held_since is not None:
+        dates.append(words["dates"]["held"].format(date=date_text(segment.held_since)))
+    if order.validity_end is not None and order.validity_end < finding.assessed_at \
+            and order.status in ("active", "on-hold"):
+        dates.append(words["dates"]["validity_lapsed"].format(date=date_text(order.validity_end)[:10]))
+    return fill(knowledge.detail_texts["order_line"], {
+        "draft_word": words["order_word"]["draft" if order.is_draft else "record"],
+        "status": order.status,
+        "product": _product_text(order),
+        "route_text": words["route_text"].get(order.route, order.route),
+        "dose_text": amount,
+        "dates_text": ", ".join(dates),
+        "recognition": order.recognition.path,
+    })
 
 
-def _order_line(order: BaclofenOrder) -> str:
-    product = order.product
-    dose = dose_text(order.dose.amount, order.dose.unit)
-    if order.dose.administrations_per_day:
-        dose += f", {order.dose.administrations_per_day:g} times a day"
-    if order.dose.as_needed:
-        dose += ", as needed (counted at its maximum)"
-    if not order.dose.known and order.dose.unknown_reason:
-        dose += f" ({order.dose.unknown_reason})"
-    draft = "draft " if order.is_draft else ""
-    dates = f"authored {fmt_date(order.start)}" if order.start else "no date"
-    if order.end:
-        dates += f", ends {fmt_datetime(order.end)}"
-    return (f"{draft}{order.ref} ({order.status}): {product.name}, {order.route} route, "
-            f"{dose}; {dates}; recognised by {order.recognition.match_path}.")
-
-
-def _threshold_note(finding: Finding, knowledge: Knowledge) -> str:
-    keys = ["min_exposure_days", "large_cut_fraction", "high_dose_mg_per_day"]
-    if finding.kind in (KIND_EMERGENCY, KIND_INTRATHECAL_EARLY_SIGNS, KIND_INTRATHECAL_STOP):
-        keys = ["fever_celsius", "hypotension_systolic_mmhg", "recent_sign_hours"]
-    parts = [f"{k} = {knowledge.threshold(k):g} ({knowledge.threshold_meta[k]['source']})"
-             for k in keys]
-    return "; ".join(parts) + "."
+def _product_text(order: Order) -> str:
+    concept = order.resource.get("medicationCodeableConcept")
+    text = concept.get("text") if isinstance(concept, dict) else None
+    if not isinstance(text, str):
+        text = order.product.name
+    return text

@@ -1,25 +1,34 @@
-"""Baclofen orders found in a request: recognised, dosed and dated, drafts marked as such."""
+"""Baclofen orders and administrations found in a request: recognised, dosed and dated.
+
+Each order keeps what the timeline needs to know when it ran: its start, the end its
+dosage plans (boundsPeriod, boundsDuration), the prescription's validity (which is an
+administrative end, never by itself an interruption), and meta.lastUpdated, the best
+estimate of when a status changed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from cds.facts.dose import DailyDose, daily_dose
-from cds.facts.recognition import MedicationIndex, Recognition, recognise_baclofen
+from cds.facts.dose import DailyDose, DoseReader, duration_days
+from cds.facts.recognition import MedicationIndex, Recogniser, Recognition
 from cds.facts.record import PatientRecord
 from cds.facts.timeutil import parse_fhir_datetime
+from cds.facts.units import number
+from cds.knowledge import Knowledge
+from cds.knowledge.model import concept_text
 from cds.product import Product
-from rules import Knowledge
 
-ACTIVE_STATUSES = ("active", "on-hold")
-ENDED_STATUSES = ("stopped", "completed", "cancelled")
+RUNNING = ("active", "on-hold")
+ENDED = ("stopped", "completed")
 NEVER_COUNTS = ("entered-in-error",)
 _UNDATED = datetime(1, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class BaclofenOrder:
+@dataclass(frozen=True, eq=False)  # identity: two orders may carry equal JSON
+class Order:
     """One baclofen MedicationRequest with what the rules need to know about it."""
 
     ref: str  # "MedicationRequest/<id>"
@@ -29,11 +38,15 @@ class BaclofenOrder:
     status: str
     is_draft: bool
     start: datetime | None
-    end: datetime | None
+    planned_end: datetime | None  # the last day the dosage plans doses for
+    validity_end: datetime | None
+    last_updated: datetime | None
     prior_ref: str | None
     encounter_ref: str | None
     categories: tuple[str, ...]
     do_not_perform: bool
+    stop_reason: str  # a meaning of terminology.yaml stop_reasons, "other" or "none"
+    stop_reason_text: str
 
     @property
     def product(self) -> Product:
@@ -41,92 +54,186 @@ class BaclofenOrder:
 
     @property
     def route(self) -> str:
-        return "intrathecal" if self.product.is_intrathecal else self.product.route
-
-    @property
-    def route_group(self) -> str:
-        """Oral and unknown routes are grouped: a non-injection baclofen is taken by mouth."""
-        return "intrathecal" if self.route == "intrathecal" else "oral"
+        return self.recognition.product.route
 
     @property
     def is_stop_marker(self) -> bool:
-        return self.status in ("stopped", "cancelled") or self.do_not_perform
+        """A draft (or record) that stops what it names."""
+        return self.status in ("stopped", "cancelled", "completed") or self.do_not_perform
 
 
-def collect_baclofen_orders(data: PatientRecord, knowledge: Knowledge) -> list[BaclofenOrder]:
-    """Every baclofen request (entered-in-error excluded), oldest first, drafts marked."""
-    medications = MedicationIndex(
-        [r for r in [*data.resources, *data.draft_orders]
-         if isinstance(r, dict) and r.get("resourceType") == "Medication"]
-    )
-    found: list[BaclofenOrder] = []
-    sources = [(r, False) for r in data.resources] + [(r, True) for r in data.draft_orders]
-    for index, (resource, is_draft) in enumerate(sources):
-        if not isinstance(resource, dict) or resource.get("resourceType") != "MedicationRequest":
-            continue
-        status = resource.get("status") if isinstance(resource.get("status"), str) else "unknown"
-        if status in NEVER_COUNTS:
-            continue
-        recognition = recognise_baclofen(resource, medications, knowledge)
-        if recognition is None:
-            continue
-        rid = resource.get("id")
-        ref = f"MedicationRequest/{rid}" if isinstance(rid, str) else f"#unidentified-{index}"
-        found.append(BaclofenOrder(
-            ref=ref,
-            resource=resource,
-            recognition=recognition,
-            dose=daily_dose(resource, recognition.product),
-            status=status,
-            is_draft=is_draft,
-            start=_start(resource),
-            end=_end(resource),
-            prior_ref=_reference(resource.get("priorPrescription")),
-            encounter_ref=_reference(resource.get("encounter")),
-            categories=_category_codes(resource),
-            do_not_perform=resource.get("doNotPerform") is True,
-        ))
-    # A draft may share its id with the record it changes; both are kept, drafts marked.
-    return sorted(found, key=lambda o: (o.start or _UNDATED, o.ref, o.is_draft))
+@dataclass(frozen=True)
+class Administration:
+    """One baclofen dose given (or a pump refill), from a MedicationAdministration."""
+
+    at: datetime
+    route: str
+    amount: float | None  # mg (oral) or mcg (intrathecal), when known
+    volume_ml: float | None
+    concentration_mg_per_ml: float | None
+    request_ref: str | None
 
 
-def _dict(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
+class OrderReader:
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.recogniser = Recogniser(knowledge)
+        self.doses = DoseReader(knowledge)
+        self.inpatient = set(knowledge.order_categories["inpatient"])
+
+    def orders(self, record: PatientRecord, pump_on_record: bool) -> list[Order]:
+        """Every baclofen request (entered-in-error excluded), oldest first, drafts marked."""
+        medications = MedicationIndex([r for r in [*record.resources, *record.draft_orders]
+                                       if isinstance(r, dict)
+                                       and r.get("resourceType") == "Medication"])
+        found: list[Order] = []
+        sources = [(r, False) for r in record.resources] + [(r, True)
+                                                            for r in record.draft_orders]
+        for index, (resource, is_draft) in enumerate(sources):
+            if not isinstance(resource, dict) or resource.get("resourceType") != \
+                    "MedicationRequest":
+                continue
+            status = resource.get("status") if isinstance(resource.get("status"), str) \
+                else "unknown"
+            if status in NEVER_COUNTS:
+                continue
+            recognition = self.recogniser.recognise(resource, medications, pump_on_record)
+            if recognition is None:
+                continue
+            rid = resource.get("id")
+            ref = f"MedicationRequest/{rid}" if isinstance(rid, str) else f"#unidentified-{index}"
+            start = _start(resource)
+            reason, reason_text = self._stop_reason(resource)
+            found.append(Order(
+                ref=ref, resource=resource, recognition=recognition,
+                dose=self.doses.daily_dose(resource, recognition.product),
+                status=status, is_draft=is_draft, start=start,
+                planned_end=_planned_end(resource, start),
+                validity_end=_validity_end(resource),
+                last_updated=parse_fhir_datetime(_dict(resource.get("meta")).get("lastUpdated")),
+                prior_ref=_reference(resource.get("priorPrescription")),
+                encounter_ref=_reference(resource.get("encounter")),
+                categories=_category_codes(resource),
+                do_not_perform=resource.get("doNotPerform") is True,
+                stop_reason=reason, stop_reason_text=reason_text,
+            ))
+        return sorted(found, key=lambda o: (o.start or _UNDATED, o.ref, o.is_draft))
+
+    def administrations(self, record: PatientRecord, orders: list[Order],
+                        pump_on_record: bool) -> list[Administration]:
+        medications = MedicationIndex([r for r in record.resources if isinstance(r, dict)
+                                       and r.get("resourceType") == "Medication"])
+        by_ref = {o.ref: o for o in orders}
+        given: list[Administration] = []
+        for resource in record.resources:
+            if not isinstance(resource, dict) or \
+                    resource.get("resourceType") != "MedicationAdministration":
+                continue
+            if resource.get("status") not in ("completed", "in-progress"):
+                continue
+            at = parse_fhir_datetime(resource.get("effectiveDateTime")) or parse_fhir_datetime(
+                _dict(resource.get("effectivePeriod")).get("start"))
+            if at is None:
+                continue
+            request_ref = _reference(resource.get("request"))
+            order = by_ref.get(request_ref or "")
+            recognition = (order.recognition if order is not None else
+                           self.recogniser.recognise(resource, medications, pump_on_record))
+            if recognition is None:
+                continue
+            dosage = _dict(resource.get("dosage"))
+            dose = _dict(dosage.get("dose"))
+            unit = dose.get("code") or dose.get("unit") or ""
+            amount = self.doses.quantity_in_mg(dose, recognition.product) if dose else None
+            volume = number(dose.get("value")) if isinstance(unit, str) and \
+                unit.lower() in ("ml", "milliliter") else None
+            if amount is not None and recognition.product.is_intrathecal:
+                amount *= 1000
+            given.append(Administration(at, recognition.product.route, amount, volume,
+                                        recognition.product.concentration_mg_per_ml,
+                                        request_ref))
+        return sorted(given, key=lambda a: a.at)
+
+    def _stop_reason(self, resource: Mapping) -> tuple[str, str]:
+        reason = resource.get("statusReason")
+        if not isinstance(reason, Mapping):
+            return "none", ""
+        text = concept_text(reason)
+        for coding in reason.get("coding") or []:
+            if isinstance(coding, Mapping) and coding.get("system") == \
+                    self.knowledge.stop_reason_system:
+                meaning = self.knowledge.stop_reason_codes.get(coding.get("code"))
+                if meaning:
+                    return meaning, text
+        for meaning, words in self.knowledge.stop_reason_words.items():
+            if any(word in text for word in words):
+                return meaning, text
+        return ("other", text) if text else ("none", "")
+
+    def is_inpatient(self, order: Order, encounter_ref: str | None) -> bool:
+        return bool(set(order.categories) & self.inpatient) or (
+            encounter_ref is not None and order.encounter_ref == encounter_ref
+            and not order.categories)
 
 
-def _periods(resource: dict) -> list[dict]:
-    """The validity period and every dosage bounds period (malformed ones skipped)."""
-    periods = [_dict(_dict(resource.get("dispenseRequest")).get("validityPeriod"))]
+def _dict(value: object) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _repeats(resource: Mapping) -> list[Mapping]:
     dosages = resource.get("dosageInstruction")
-    for dosage in dosages if isinstance(dosages, list) else []:
-        repeat = _dict(_dict(_dict(dosage).get("timing")).get("repeat"))
-        periods.append(_dict(repeat.get("boundsPeriod")))
-    return periods
+    return [_dict(_dict(_dict(d).get("timing")).get("repeat"))
+            for d in (dosages if isinstance(dosages, list) else [])]
 
 
-def _start(resource: dict) -> datetime | None:
-    candidates = [resource.get("authoredOn"), *(p.get("start") for p in _periods(resource))]
+def _start(resource: Mapping) -> datetime | None:
+    candidates = [resource.get("authoredOn"),
+                  *(_dict(r.get("boundsPeriod")).get("start") for r in _repeats(resource))]
     parsed = [p for p in (parse_fhir_datetime(c) for c in candidates) if p]
+    if not parsed:
+        validity = _dict(_dict(resource.get("dispenseRequest")).get("validityPeriod"))
+        parsed = [p for p in [parse_fhir_datetime(validity.get("start"))] if p]
     return min(parsed) if parsed else None
 
 
-def _end(resource: dict) -> datetime | None:
-    parsed = [p for p in (parse_fhir_datetime(x.get("end")) for x in _periods(resource)) if p]
-    return max(parsed) if parsed else None
+def _planned_end(resource: Mapping, start: datetime | None) -> datetime | None:
+    """When the dosage stops planning doses: boundsPeriod.end, or start + boundsDuration."""
+    ends: list[datetime] = []
+    for repeat in _repeats(resource):
+        end = parse_fhir_datetime(_dict(repeat.get("boundsPeriod")).get("end"))
+        if end is not None:
+            ends.append(end)
+            continue
+        bounds = repeat.get("boundsDuration")
+        if isinstance(bounds, Mapping) and start is not None:
+            days = duration_days(bounds)
+            if days:
+                ends.append(start + timedelta(days=days))
+    if not ends:
+        return None
+    # All sequenced steps must have ended for the order to end.
+    return max(ends) if len(ends) == len(_repeats(resource)) else None
+
+
+def _validity_end(resource: Mapping) -> datetime | None:
+    validity = _dict(_dict(resource.get("dispenseRequest")).get("validityPeriod"))
+    return parse_fhir_datetime(validity.get("end"))
 
 
 def _reference(value: object) -> str | None:
-    if isinstance(value, dict) and isinstance(value.get("reference"), str):
+    if isinstance(value, Mapping) and isinstance(value.get("reference"), str):
         return value["reference"]
     return None
 
 
-def _category_codes(resource: dict) -> tuple[str, ...]:
+def _category_codes(resource: Mapping) -> tuple[str, ...]:
     codes: list[str] = []
     categories = resource.get("category")
+    if isinstance(categories, Mapping):  # some clients send one object, not a list
+        categories = [categories]
     for category in categories if isinstance(categories, list) else []:
         codings = _dict(category).get("coding")
         for coding in codings if isinstance(codings, list) else []:
-            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+            if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
                 codes.append(coding["code"])
     return tuple(codes)

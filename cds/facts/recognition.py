@@ -1,211 +1,309 @@
-"""Is this MedicationRequest baclofen, which product, which route, and how did we know?"""
+"""Is this medication baclofen, which product, which route, and how do we know?
+
+Evidence, strongest first: a product code of rules/products.yaml (system and code), the
+baclofen ingredient code, a brand or product name, the word baclofen. The route then
+comes from the product (every injection is intrathecal), the order's coded route, the
+words of the order (intrathecal, injection, mcg/mL, pump...), and last from context: an
+implanted pump on record makes a baclofen order of unknown form intrathecal. Anything
+intrathecal can never fall through to oral. A route known only from words or context is
+`weak`, and the card says so.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cds.facts.units import number
+from cds.knowledge import Knowledge
+from cds.knowledge.model import ProductEntry, concept_text
 from cds.product import Product
-from rules import Knowledge
-from rules.knowledge import concept_text
 
-# Match paths, most to least trustworthy; reported on the card's evidence.
-PATH_RXNORM_PRODUCT = "rxnorm-product"
-PATH_INGREDIENT_CODE = "ingredient-code"
-PATH_MEDICATION = "medication-reference"
-PATH_CONTAINED = "contained-medication"
-PATH_BRAND = "brand-name"
-PATH_TEXT = "text"
-
-_CONCENTRATION = re.compile(r"(\d+(?:\.\d+)?)\s*mg\s*/\s*(\d+(?:\.\d+)?)?\s*ml")
+PATH_PRODUCT_CODE = "product code"
+PATH_INGREDIENT_CODE = "ingredient code"
+PATH_NAME = "product name"
+PATH_TEXT = "the word baclofen"
+_CONCENTRATION = re.compile(
+    r"(\d+(?:[.,]\d+)?)\s*(mg|mcg|micrograms?|ug|µg)\s*(?:/|per|in)\s*(\d+(?:\.\d+)?)?\s*(ml|millilit)")
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b")
-_FORM_WORDS = (
-    ("injection", "injection"), ("intrathecal", "injection"), ("suspension", "suspension"),
-    ("solution", "solution"), ("granule", "granules"), ("tablet", "tablet"),
-)
 
 
 @dataclass(frozen=True)
 class Recognition:
-    """A baclofen order recognised: its product (with route) and the path that matched."""
-
     product: Product
-    match_path: str
+    path: str  # how baclofen was recognised (one of the PATH_ names, "via Medication")
+    route_evidence: str  # what set the route ("product code", "coded route", "text", ...)
+    weak: bool  # the route rests on words or context only
 
 
 class MedicationIndex:
-    """Medication resources by reference: "Medication/id" and fullUrl forms."""
+    """Medication resources by reference ("Medication/id"), and contained ones."""
 
     def __init__(self, medications: list[dict]) -> None:
-        self._by_ref: dict[str, dict] = {}
-        for med in medications:
-            if isinstance(med.get("id"), str):
-                self._by_ref[f"Medication/{med['id']}"] = med
+        self._by_ref = {f"Medication/{m['id']}": m for m in medications
+                        if isinstance(m.get("id"), str)}
 
-    def resolve(self, reference: str, request: dict) -> tuple[dict | None, str]:
+    def resolve(self, reference: str, holder: Mapping) -> dict | None:
         if reference.startswith("#"):
-            for item in request.get("contained") or []:
+            contained = holder.get("contained")
+            for item in contained if isinstance(contained, list) else []:
                 if isinstance(item, dict) and item.get("id") == reference[1:]:
-                    return item, PATH_CONTAINED
-            return None, PATH_CONTAINED
-        key = "Medication/" + reference.rstrip("/").split("/")[-1]
+                    return item
+            return None
         if "Medication/" not in reference:
-            return None, PATH_MEDICATION
-        return self._by_ref.get(key), PATH_MEDICATION
+            return None
+        return self._by_ref.get("Medication/" + reference.rstrip("/").split("/")[-1])
 
 
-def recognise_baclofen(
-    request: dict, medications: MedicationIndex, knowledge: Knowledge
-) -> Recognition | None:
-    """Recognise baclofen in a MedicationRequest (never raises on malformed input)."""
-    try:
-        return _recognise(request, medications, knowledge)
-    except (AttributeError, TypeError, ValueError):
-        return None
+class Recogniser:
+    """Recognition with the product table indexed once per knowledge."""
 
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.by_code = {(c.code.system, c.code.code): p for p in knowledge.products.values()
+                        for c in p.codes}
+        self.by_name = sorted(((n, p) for p in knowledge.products.values() for n in p.names),
+                              key=lambda item: -len(item[0]))
+        words = knowledge.text_recognition
+        self.baclofen_names = tuple(w.lower() for w in words["baclofen_names"])
+        self.intrathecal_words = tuple(w.lower() for w in words["intrathecal_words"])
+        self.form_words = {form: tuple(w.lower() for w in ws)
+                           for form, ws in words["form_words"].items()}
+        self.ingredient = knowledge.code_sets["baclofen_ingredient"]
+        self.route_intrathecal = knowledge.code_sets["route_intrathecal"]
+        self.route_oral = knowledge.code_sets["route_oral"]
+        self.route_tube = knowledge.code_sets["route_enteral_tube"]
 
-def _recognise(request: dict, medications: MedicationIndex, knowledge: Knowledge):
-    concept = request.get("medicationCodeableConcept")
-    medication: dict | None = None
-    via = None
-    if isinstance(concept, dict):
-        found = _from_concept(concept, knowledge)
-    else:
-        ref = request.get("medicationReference")
-        reference = ref.get("reference") if isinstance(ref, dict) else None
+    # -- is it baclofen at all (cheap; also used to pick what to model)
+
+    def is_baclofen_concept(self, concept: Any) -> bool:
+        if not isinstance(concept, Mapping):
+            return False
+        codings = concept.get("coding")
+        for coding in codings if isinstance(codings, list) else []:
+            if isinstance(coding, Mapping) and (
+                    (coding.get("system"), coding.get("code")) in self.by_code
+                    or self.ingredient.matches_coding(coding)):
+                return True
+        return _has_word(concept_text(concept), self.baclofen_names)
+
+    # -- full recognition
+
+    def recognise(self, holder: Mapping, medications: MedicationIndex, pump_on_record: bool
+                  ) -> Recognition | None:
+        """`holder`: a MedicationRequest or MedicationAdministration. Never raises."""
+        try:
+            return self._recognise(holder, medications, pump_on_record)
+        except (AttributeError, TypeError, ValueError, KeyError):
+            return None
+
+    def _recognise(self, holder: Mapping, medications: MedicationIndex, pump_on_record: bool
+                   ) -> Recognition | None:
         found = None
-        if isinstance(reference, str):
-            medication, via = medications.resolve(reference, request)
-        if medication is not None:
-            found = _from_medication(medication, knowledge)
-        elif isinstance(ref, dict) and isinstance(ref.get("display"), str):
-            found = _from_concept({"text": ref["display"]}, knowledge)
-    if found is None:
+        via = ""
+        concept = holder.get("medicationCodeableConcept")
+        if isinstance(concept, Mapping):
+            found = self._from_concept(concept)
+        else:
+            ref = holder.get("medicationReference")
+            reference = ref.get("reference") if isinstance(ref, Mapping) else None
+            medication = medications.resolve(reference, holder) if isinstance(reference, str) \
+                else None
+            if medication is not None:
+                found, via = self._from_medication(medication), " (via Medication)"
+            elif isinstance(ref, Mapping) and isinstance(ref.get("display"), str):
+                found = self._from_concept({"text": ref["display"]})
+        if found is None:
+            return None
+        product, path = found
+        return self._with_route(product, path + via, holder, pump_on_record)
+
+    def _from_concept(self, concept: Mapping) -> tuple[Product, str] | None:
+        codings = [c for c in concept.get("coding") or [] if isinstance(c, Mapping)]
+        for coding in codings:
+            entry = self.by_code.get((coding.get("system"), coding.get("code")))
+            if entry is not None:
+                return _product(entry), PATH_PRODUCT_CODE
+        text = concept_text(concept)
+        if any(self.ingredient.matches_coding(c) for c in codings):
+            return self._from_text(text, "baclofen"), PATH_INGREDIENT_CODE
+        for name, entry in self.by_name:
+            if _has_word(text, (name,)):
+                return _merge(self._from_text(text, entry.name), _product(entry)), PATH_NAME
+        if _has_word(text, self.baclofen_names):
+            return self._from_text(text, "baclofen"), PATH_TEXT
         return None
-    product, path = found
-    if via is not None:
-        path = f"{via}/{path}"
-    return Recognition(_with_route(product, request, knowledge), path)
 
+    def _from_medication(self, med: Mapping) -> tuple[Product, str] | None:
+        found = self._from_concept(med["code"]) if isinstance(med.get("code"), Mapping) else None
+        ingredients = [i for i in med.get("ingredient") or [] if isinstance(i, Mapping)]
+        if found is None:
+            for ingredient in ingredients:
+                item = ingredient.get("itemCodeableConcept")
+                if isinstance(item, Mapping) and self.is_baclofen_concept(item):
+                    found = (self._from_text(concept_text(item), "baclofen"), PATH_INGREDIENT_CODE)
+                    break
+        if found is None:
+            return None
+        product, path = found
+        form = self._form(concept_text(med.get("form")))
+        if form and product.form == "unknown":
+            product = replace(product, form=form)
+        return _with_strength(product, ingredients, self), path
 
-def _from_medication(med: dict, knowledge: Knowledge) -> tuple[Product, str] | None:
-    found = _from_concept(med.get("code"), knowledge) if isinstance(med.get("code"), dict) else None
-    if found is None:
-        for ingredient in med.get("ingredient") or []:
-            item = ingredient.get("itemCodeableConcept") if isinstance(ingredient, dict) else None
-            if isinstance(item, dict) and knowledge.is_baclofen_concept(item):
-                found = (Product(name=concept_text(item) or "baclofen"), "ingredient")
-                break
-    if found is None:
+    def _from_text(self, text: str, name: str) -> Product:
+        """Form and a written strength or concentration, e.g. 'baclofen 2000 mcg/mL inj'."""
+        form = self._form(text) or "unknown"
+        strength = concentration = None
+        conc = _CONCENTRATION.search(text)
+        if conc:
+            amount = float(conc.group(1).replace(",", ""))
+            per_ml = float(conc.group(3)) if conc.group(3) else 1.0
+            mg = amount if conc.group(2) == "mg" else amount / 1000
+            concentration = mg / per_ml if per_ml else None
+        elif form in ("tablet", "granules"):
+            single = _STRENGTH.search(text)
+            strength = float(single.group(1)) if single else None
+        return Product(name=name, form=form, strength_mg=strength,
+                       concentration_mg_per_ml=concentration)
+
+    def _form(self, text: str) -> str | None:
+        if not text:
+            return None
+        for form, words in self.form_words.items():
+            if _has_word(text, words):
+                return form
         return None
-    product, path = found
-    form = _form_of(med.get("form"))
-    if form != "unknown" and product.form == "unknown":
-        product = replace(product, form=form)
-    return _with_ingredient_strength(product, med, knowledge), path
 
+    def _with_route(self, product: Product, path: str, holder: Mapping, pump_on_record: bool
+                    ) -> Recognition:
+        if product.route == "intrathecal" or product.form == "injection":
+            strong = path.startswith(PATH_PRODUCT_CODE)
+            return Recognition(replace(product, route="intrathecal", form="injection"), path,
+                               "product code" if strong else "product text", not strong)
+        coded = self._coded_route(holder)
+        if coded is not None:
+            return Recognition(replace(product, route=coded), path, "coded route", False)
+        text = _all_text(holder)
+        if _has_word(text, self.intrathecal_words) or _doses_in_micrograms(holder):
+            return Recognition(replace(product, route="intrathecal", form="injection"), path,
+                               "the order's words", True)
+        if product.route == "oral" or product.form in ("tablet", "solution", "suspension",
+                                                         "granules"):
+            return Recognition(replace(product, route="oral"), path, "product form", False)
+        if pump_on_record:
+            return Recognition(replace(product, route="intrathecal", form="injection"), path,
+                               "an implanted pump on record", True)
+        # A baclofen order of unknown form, no injection words, no pump: taken by mouth.
+        return Recognition(replace(product, route="oral"), path, "no route stated", False)
 
-def _from_concept(concept: Any, knowledge: Knowledge) -> tuple[Product, str] | None:
-    if not isinstance(concept, dict):
+    def _coded_route(self, holder: Mapping) -> str | None:
+        dosages = holder.get("dosageInstruction")
+        if not isinstance(dosages, list):
+            dosage = holder.get("dosage")  # MedicationAdministration
+            dosages = [dosage] if isinstance(dosage, Mapping) else []
+        for dosage in dosages:
+            route = dosage.get("route") if isinstance(dosage, Mapping) else None
+            if not isinstance(route, Mapping):
+                continue
+            codings = route.get("coding") if isinstance(route.get("coding"), list) else []
+            if any(self.route_intrathecal.matches_coding(c) for c in codings):
+                return "intrathecal"
+            if any(self.route_oral.matches_coding(c) or self.route_tube.matches_coding(c)
+                   for c in codings):
+                return "oral"
         return None
-    codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
-    for coding in codings:
-        if coding.get("system") == knowledge.systems["rxnorm"]:
-            product = knowledge.products_by_rxcui.get(coding.get("code"))
-            if product is not None:
-                return product, PATH_RXNORM_PRODUCT
-    text = concept_text(concept)
-    for coding in codings:
-        if knowledge.baclofen_ingredient.matches_coding(coding):
-            name = coding.get("display") or "baclofen"
-            return _product_from_text(text, name), PATH_INGREDIENT_CODE
-    for brand in knowledge.brands:  # listed most specific first
-        if brand["name"] in text:
-            product = _product_from_text(text, brand["name"].title())
-            return replace(
-                product,
-                form=product.form if product.form != "unknown" else brand["form"],
-                route=brand["route"],
-            ), PATH_BRAND
-    if any(name in text for name in knowledge.generic_names):
-        return _product_from_text(text, "baclofen"), PATH_TEXT
-    return None
 
 
-def _product_from_text(text: str, name: str) -> Product:
-    """Form and an explicitly written strength from a name like 'baclofen 10 MG Oral Tablet'."""
-    form = next((f for word, f in _FORM_WORDS if word in text), "unknown")
-    strength = concentration = None
-    conc = _CONCENTRATION.search(text)
-    if conc:
-        per_ml = float(conc.group(2)) if conc.group(2) else 1.0
-        concentration = float(conc.group(1)) / per_ml if per_ml else None
-    elif form in ("tablet", "granules"):
-        single = _STRENGTH.search(text)
-        strength = float(single.group(1)) if single else None
-    return Product(name=name, form=form, strength_mg=strength,
-                   concentration_mg_per_ml=concentration)
+def _product(entry: ProductEntry) -> Product:
+    return Product(name=entry.name, form=entry.form, route=entry.route,  # type: ignore[arg-type]
+                   strength_mg=entry.strength_mg,
+                   concentration_mg_per_ml=entry.concentration_mg_per_ml,
+                   rxcui=next((c.code.code for c in entry.codes), None))
 
 
-def _form_of(concept: Any) -> str:
-    if not isinstance(concept, dict):
-        return "unknown"
-    text = concept_text(concept)
-    return next((f for word, f in _FORM_WORDS if word in text), "unknown")
+def _merge(from_text: Product, entry: Product) -> Product:
+    """A named product (Ozobax) with what the order's text adds (a strength)."""
+    return replace(entry,
+                   strength_mg=entry.strength_mg or from_text.strength_mg,
+                   concentration_mg_per_ml=(entry.concentration_mg_per_ml
+                                            or from_text.concentration_mg_per_ml),
+                   form=entry.form if entry.form != "unknown" else from_text.form, rxcui=None)
 
 
-def _with_ingredient_strength(product: Product, med: dict, knowledge: Knowledge) -> Product:
-    """Medication.ingredient.strength (a Ratio) gives mg per tablet or mg per mL."""
-    for ingredient in med.get("ingredient") or []:
-        if not isinstance(ingredient, dict):
-            continue
+def _with_strength(product: Product, ingredients: list[Mapping], recogniser: Recogniser
+                   ) -> Product:
+    """Medication.ingredient.strength (a Ratio): mg per tablet or mg per mL."""
+    for ingredient in ingredients:
         item = ingredient.get("itemCodeableConcept")
-        ingredients = med.get("ingredient") or []
-        if len(ingredients) > 1 and not knowledge.is_baclofen_concept(item):
+        if len(ingredients) > 1 and not recogniser.is_baclofen_concept(item):
             continue
         ratio = ingredient.get("strength")
-        if not isinstance(ratio, dict):
+        if not isinstance(ratio, Mapping):
             continue
-        num, den = ratio.get("numerator") or {}, ratio.get("denominator") or {}
-        mg = mass_in_mg(num.get("value"), _unit(num))
-        den_value = den.get("value", 1)
-        if mg is None or not isinstance(den_value, int | float) or den_value <= 0:
+        numerator, denominator = ratio.get("numerator"), ratio.get("denominator")
+        if not isinstance(numerator, Mapping):
             continue
-        den_unit = _unit(den).lower()
-        if den_unit in ("ml", "milliliter"):
-            return replace(product, concentration_mg_per_ml=mg / den_value)
-        if den_unit in ("l",):
-            return replace(product, concentration_mg_per_ml=mg / (den_value * 1000))
-        return replace(product, strength_mg=mg / den_value)
+        mg = mass_in_mg(number(numerator.get("value")), _unit(numerator))
+        per = number((denominator or {}).get("value", 1)) if isinstance(denominator, Mapping) \
+            else 1.0
+        if mg is None or not per or per <= 0:
+            continue
+        per_unit = _unit(denominator).lower() if isinstance(denominator, Mapping) else ""
+        if per_unit in ("ml", "milliliter"):
+            return replace(product, concentration_mg_per_ml=mg / per)
+        if per_unit == "l":
+            return replace(product, concentration_mg_per_ml=mg / (per * 1000))
+        return replace(product, strength_mg=mg / per)
     return product
 
 
-def _with_route(product: Product, request: dict, knowledge: Knowledge) -> Product:
-    """Route: any injection is intrathecal; otherwise the dosage route, then brand/product."""
-    if product.form == "injection":
-        return replace(product, route="intrathecal")
-    for dosage in request.get("dosageInstruction") or []:
-        route = dosage.get("route") if isinstance(dosage, dict) else None
-        if knowledge.intrathecal_routes.matches_concept(route):
-            return replace(product, route="intrathecal")
-        if knowledge.oral_routes.matches_concept(route):
-            return replace(product, route="oral")
-    if product.route != "unknown":
-        return product
-    if product.form in ("tablet", "solution", "suspension", "granules"):
-        return replace(product, route="oral")
-    return product
-
-
-def _unit(quantity: dict) -> str:
+def _unit(quantity: Mapping) -> str:
     unit = quantity.get("code") or quantity.get("unit") or ""
     return unit if isinstance(unit, str) else ""
 
 
-def mass_in_mg(value: Any, unit: str) -> float | None:
+def mass_in_mg(value: float | None, unit: str) -> float | None:
     """A mass in mg, mcg or g -> mg; anything else is None."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+    if value is None or value < 0:
         return None
     factor = {"mg": 1.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001, "g": 1000.0}.get(unit.lower())
     return value * factor if factor is not None else None
+
+
+def _has_word(text: str, words: tuple[str, ...]) -> bool:
+    if not text:
+        return False
+    return any(re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text) for word in words)
+
+
+def _all_text(holder: Mapping) -> str:
+    """The order's free text: medication text, dosage texts, notes (lower case)."""
+    parts: list[str] = []
+    concept = holder.get("medicationCodeableConcept")
+    parts.append(concept_text(concept))
+    ref = holder.get("medicationReference")
+    if isinstance(ref, Mapping) and isinstance(ref.get("display"), str):
+        parts.append(ref["display"].lower())
+    for dosage in holder.get("dosageInstruction") or []:
+        if isinstance(dosage, Mapping):
+            for key in ("text", "patientInstruction"):
+                if isinstance(dosage.get(key), str):
+                    parts.append(dosage[key].lower())
+            parts.append(concept_text(dosage.get("route")))
+    return " ".join(p for p in parts if p)
+
+
+def _doses_in_micrograms(holder: Mapping) -> bool:
+    for dosage in holder.get("dosageInstruction") or []:
+        for rate in (dosage.get("doseAndRate") or []) if isinstance(dosage, Mapping) else []:
+            if not isinstance(rate, Mapping):
+                continue
+            for key in ("doseQuantity", "rateQuantity"):
+                q = rate.get(key)
+                unit = (q.get("code") or q.get("unit")) if isinstance(q, Mapping) else None
+                if isinstance(unit, str) and unit.lower().startswith(("ug", "mcg", "µg")):
+                    return True
+    return False

@@ -1,172 +1,160 @@
-"""Withdrawal signs from Observations (with UCUM unit conversion) and Conditions."""
+"""Signs from Observations and Conditions, as rules/signs.yaml defines them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cds.facts.timeutil import fmt_datetime, parse_fhir_datetime
-from rules import Knowledge
+from cds.facts.units import convert, quantity
+from cds.knowledge import Knowledge
+from cds.knowledge.model import Reading, SignDef
 
 USABLE_OBSERVATION_STATUSES = ("final", "amended", "corrected", "preliminary", "registered")
 REFUTED = ("refuted", "entered-in-error")
 # why: a clock a few minutes ahead in the EHR should not hide a fresh observation.
 CLOCK_SKEW = timedelta(minutes=15)
-
-# Condition sign sets that report under another sign's name.
-CONDITION_SIGN_ALIASES = {"rhabdomyolysis": "marked_ck_rise"}
+_COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+            ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
 
 @dataclass(frozen=True)
 class Sign:
     key: str  # a key of rules/signs.yaml
     label: str
-    severity: str  # "severe" | "early" | "severe_if_intrathecal"
+    points_to: str
     at: datetime
-    evidence: str  # human text: what, value, when
+    evidence: str  # what, value, when (request text inside is escaped by the card builder)
     source_ref: str  # "Observation/<id>" or "Condition/<id>"
 
-
-def to_celsius(value: Any, unit: Any) -> float | None:
-    """Temperature in Cel, [degF] or K (UCUM codes, or their common unit strings) -> Cel."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or not isinstance(unit, str):
-        return None
-    u = unit.strip()
-    if u in ("Cel", "°C", "C", "degC"):
-        return float(value)
-    if u in ("[degF]", "°F", "F", "degF"):
-        return (value - 32) * 5 / 9
-    if u == "K":
-        return value - 273.15
-    return None
+    def severity(self, knowledge: Knowledge, route: str) -> str:
+        return knowledge.signs[self.key].severity_for(route)
 
 
-def find_signs(resources: list[dict], knowledge: Knowledge, now: datetime) -> list[Sign]:
-    """Every withdrawal sign on record, oldest first; malformed resources are skipped."""
-    found: list[Sign] = []
-    for resource in resources:
-        if not isinstance(resource, dict):
-            continue
-        try:
-            if resource.get("resourceType") == "Observation":
-                found += observation_signs(resource, knowledge, now)
-            elif resource.get("resourceType") == "Condition":
-                found += _condition_signs(resource, knowledge, now)
-        except (AttributeError, TypeError, ValueError):
-            continue
-    return sorted(found, key=lambda s: (s.at, s.key, s.source_ref))
-
-
-def _sign(knowledge: Knowledge, key: str, at: datetime, evidence: str, ref: str) -> Sign:
-    meta = knowledge.signs[key]
-    return Sign(key, meta["label"], meta["severity"], at, evidence, ref)
-
-
-def observation_time(resource: dict) -> datetime | None:
+def observation_time(resource: Mapping) -> datetime | None:
     period = resource.get("effectivePeriod")
     return (parse_fhir_datetime(resource.get("effectiveDateTime"))
             or parse_fhir_datetime(resource.get("effectiveInstant"))
-            or (parse_fhir_datetime(period.get("start")) if isinstance(period, dict) else None)
+            or (parse_fhir_datetime(period.get("start")) if isinstance(period, Mapping) else None)
             or parse_fhir_datetime(resource.get("issued")))
 
 
-def _quantity(container: dict) -> tuple[float | None, str]:
-    q = container.get("valueQuantity")
-    if not isinstance(q, dict):
-        return None, ""
-    value = q.get("value")
-    unit = q.get("code") if q.get("code") else q.get("unit")
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None, ""
-    return float(value), unit if isinstance(unit, str) else ""
-
-
-def observation_signs(obs: dict, knowledge: Knowledge, now: datetime) -> list[Sign]:
-    """The withdrawal signs one Observation shows (none for a normal reading)."""
-    if obs.get("status") not in USABLE_OBSERVATION_STATUSES:
-        return []
-    at = observation_time(obs)
-    if at is None or at > now + CLOCK_SKEW:
-        return []
-    ref = f"Observation/{obs.get('id', '?')}"
-    when = fmt_datetime(at)
-    t = knowledge.thresholds
-    sets = knowledge.observations
-    code = obs.get("code")
-    value, unit = _quantity(obs)
-    signs: list[Sign] = []
-    if sets["body_temperature"].matches_concept(code):
-        celsius = to_celsius(value, unit)
-        if celsius is not None and celsius >= t["fever_celsius"]:
-            shown = f"{value:g} {unit}" + ("" if unit == "Cel" else f" ({celsius:.1f} Cel)")
-            signs.append(_sign(knowledge, "fever", at, f"Temperature {shown} at {when}", ref))
-    elif sets["heart_rate"].matches_concept(code):
-        if value is not None and value > t["tachycardia_bpm"]:
-            signs.append(_sign(knowledge, "tachycardia", at,
-                               f"Heart rate {value:g}/min at {when}", ref))
-    elif sets["systolic_bp"].matches_concept(code):
-        signs += _hypotension(value, at, when, ref, knowledge)
-    elif sets["bp_panel"].matches_concept(code):
-        for component in obs.get("component") or []:
-            if isinstance(component, dict) and sets["systolic_bp"].matches_concept(
-                    component.get("code")):
-                signs += _hypotension(_quantity(component)[0], at, when, ref, knowledge)
-    elif sets["gcs_total"].matches_concept(code):
-        if value is not None and value < t["gcs_normal"]:
-            signs.append(_sign(knowledge, "altered_mental_status", at,
-                               f"Glasgow coma score {value:g} at {when}", ref))
-    elif sets["creatine_kinase"].matches_concept(code) and value is not None \
-            and value >= t["ck_marked_u_per_l"]:
-        signs.append(_sign(knowledge, "marked_ck_rise", at,
-                           f"Creatine kinase {value:g} {unit or 'U/L'} at {when}", ref))
-    return signs
-
-
-def _hypotension(systolic: float | None, at: datetime, when: str, ref: str,
-                 knowledge: Knowledge) -> list[Sign]:
-    if systolic is None or systolic >= knowledge.thresholds["hypotension_systolic_mmhg"]:
-        return []
-    return [_sign(knowledge, "hypotension", at, f"Systolic pressure {systolic:g} mmHg at {when}",
-                  ref)]
-
-
-def condition_time(resource: dict) -> datetime | None:
+def condition_time(resource: Mapping) -> datetime | None:
     period = resource.get("onsetPeriod")
     return (parse_fhir_datetime(resource.get("onsetDateTime"))
-            or (parse_fhir_datetime(period.get("start")) if isinstance(period, dict) else None)
+            or (parse_fhir_datetime(period.get("start")) if isinstance(period, Mapping) else None)
             or parse_fhir_datetime(resource.get("recordedDate")))
 
 
-def condition_is_usable(resource: dict) -> bool:
+def condition_is_usable(resource: Mapping) -> bool:
     """Not refuted or entered in error (verificationStatus)."""
-    verification = resource.get("verificationStatus")
-    codings = verification.get("coding") if isinstance(verification, dict) else None
-    codes = {c.get("code") for c in codings or [] if isinstance(c, dict)}
-    return not codes & set(REFUTED)
+    return not _status_codes(resource.get("verificationStatus")) & set(REFUTED)
 
 
-def _condition_signs(cond: dict, knowledge: Knowledge, now: datetime) -> list[Sign]:
-    if not condition_is_usable(cond):
-        return []
-    at = condition_time(cond)
-    if at is None or at > now + CLOCK_SKEW:
-        return []
-    ref = f"Condition/{cond.get('id', '?')}"
-    signs = []
-    for name, codes in knowledge.sign_conditions.items():
-        if codes.matches_concept(cond.get("code")):
-            key = CONDITION_SIGN_ALIASES.get(name, name)
-            text = _condition_text(cond) or knowledge.signs[key]["label"]
-            signs.append(_sign(knowledge, key, at, f"{text} recorded {fmt_datetime(at)}", ref))
-    return signs
+def condition_is_active(resource: Mapping) -> bool:
+    inactive = {"inactive", "resolved", "remission"}
+    return condition_is_usable(resource) and not _status_codes(
+        resource.get("clinicalStatus")) & inactive
 
 
-def _condition_text(cond: dict) -> str:
-    code = cond.get("code") or {}
+def _status_codes(concept: Any) -> set[str]:
+    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    return {c.get("code") for c in codings or [] if isinstance(c, Mapping)}
+
+
+def reading_value(obs: Mapping, reading: Reading, knowledge: Knowledge) -> float | None:
+    """The value of the reading's code in `obs` (itself or a component), in its unit."""
+    parts: list[Mapping] = []
+    if reading.code_set.matches_concept(obs.get("code")):
+        parts.append(obs)
+    for component in obs.get("component") or []:
+        if isinstance(component, Mapping) and reading.code_set.matches_concept(
+                component.get("code")):
+            parts.append(component)
+    for part in parts:
+        value, unit = quantity(part)
+        converted = convert(value, unit, reading.unit, knowledge, reading.code_set.name) \
+            if reading.unit else value
+        if converted is not None:
+            return converted
+    return None
+
+
+def reading_holds(value: float | None, reading: Reading) -> bool:
+    return value is not None and reading.compare is not None and reading.value is not None \
+        and _COMPARE[reading.compare](value, reading.value)
+
+
+class SignFinder:
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.signs = list(knowledge.signs.values())
+
+    def find(self, resources: list[dict], now: datetime) -> list[Sign]:
+        """Every sign on record, oldest first; malformed resources are skipped."""
+        found: list[Sign] = []
+        for resource in resources:
+            if not isinstance(resource, dict):
+                continue
+            try:
+                kind = resource.get("resourceType")
+                if kind == "Observation":
+                    found += self.observation_signs(resource, now)
+                elif kind == "Condition":
+                    found += self._condition_signs(resource, now)
+            except (AttributeError, TypeError, ValueError, KeyError):
+                continue
+        return sorted(found, key=lambda s: (s.at, s.key, s.source_ref))
+
+    def observation_signs(self, obs: Mapping, now: datetime) -> list[Sign]:
+        """The signs one Observation shows (none for a normal reading)."""
+        if obs.get("status") not in USABLE_OBSERVATION_STATUSES:
+            return []
+        at = observation_time(obs)
+        if at is None or at > now + CLOCK_SKEW:
+            return []
+        ref = f"Observation/{obs.get('id', '?')}"
+        hits: list[tuple[SignDef, float, Reading]] = []
+        for sign in self.signs:
+            for reading in sign.readings:
+                value = reading_value(obs, reading, self.knowledge)
+                if reading_holds(value, reading):
+                    hits.append((sign, value, reading))  # type: ignore[arg-type]
+                    break
+        superseded = {other for sign, _, _ in hits for other in sign.supersedes}
+        when = fmt_datetime(at)
+        return [Sign(sign.key, sign.label, sign.points_to, at,
+                     f"{_name(obs, reading)} {value:g} {reading.unit or ''} at {when}".replace(
+                         "  ", " "), ref)
+                for sign, value, reading in hits if sign.key not in superseded]
+
+    def _condition_signs(self, cond: Mapping, now: datetime) -> list[Sign]:
+        if not condition_is_usable(cond):
+            return []
+        at = condition_time(cond)
+        if at is None or at > now + CLOCK_SKEW:
+            return []
+        ref = f"Condition/{cond.get('id', '?')}"
+        hits = [s for s in self.signs
+                if s.recorded_as is not None and s.recorded_as.matches_concept(cond.get("code"))]
+        superseded = {other for sign in hits for other in sign.supersedes}
+        text = condition_label(cond)
+        return [Sign(s.key, s.label, s.points_to, at,
+                     f"{text or s.label} recorded {fmt_datetime(at)}", ref)
+                for s in hits if s.key not in superseded]
+
+
+def _name(obs: Mapping, reading: Reading) -> str:
+    return reading.code_set.about.split(",")[0].split(" (")[0]
+
+
+def condition_label(cond: Mapping) -> str:
+    code = cond.get("code") if isinstance(cond.get("code"), Mapping) else {}
     if isinstance(code.get("text"), str):
         return code["text"]
     for coding in code.get("coding") or []:
-        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+        if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
             return coding["display"]
     return ""

@@ -8,9 +8,10 @@ import sys
 from datetime import date
 from typing import TextIO
 
+from cds.knowledge import KnowledgeError, load_knowledge
 from cds.product import Product
 from cds.taper.fhir import taper_medication_request
-from cds.taper.params import TaperParams, TaperParamsError, load_taper_params
+from cds.taper.params import TaperParams
 from cds.taper.planner import (
     MAX_ADMINISTRATIONS_PER_DAY,
     IntrathecalNoOralPlan,
@@ -69,8 +70,8 @@ def run_taper_cli(argv: list[str], out: TextIO | None = None, today: date | None
     except SystemExit as exc:  # argparse has already printed the usage error
         return int(exc.code or 0)
     try:
-        params = load_taper_params()
-    except TaperParamsError as exc:
+        params = load_knowledge().taper
+    except KnowledgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     product, medication = _product(args.product, params)

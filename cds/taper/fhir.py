@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from cds.product import Product
-from cds.taper.params import TaperParams, load_taper_params
+from cds.taper.params import TaperParams
 from cds.taper.planner import DosePart, TaperPlan, TaperStep
 from cds.taper.render import plan_instructions
 
@@ -75,9 +75,10 @@ def taper_medication_request(
     requester: dict[str, Any] | None = None,
     note_text: str | None = None,
     *,
-    params: TaperParams | None = None,
+    params: TaperParams,
     request_id: str | None = None,
     prior_prescription: str | None = None,
+    route: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A draft MedicationRequest carrying the whole taper (FHIR R4 JSON).
 
@@ -86,10 +87,10 @@ def taper_medication_request(
     `prior_prescription` ("MedicationRequest/<id>") names the current order the taper
     replaces, so the EHR ends that order when the taper is signed instead of running both.
     """
-    params = params or load_taper_params()
     steps = [*plan.steps, *([plan.maintenance] if plan.maintenance else [])]
     dosages = [
-        _dosage(plan, step, part, params.oral_route) for step in steps for part in step.parts
+        _dosage(plan, step, part, route or params.oral_route)
+        for step in steps for part in step.parts
     ]
     notes = [{"text": note_text}] if note_text else []
     notes.append({"text": f"{product.name}. {plan_instructions(plan)}"})

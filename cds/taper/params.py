@@ -1,161 +1,18 @@
-"""Load and validate the taper planner's parameters from rules/taper.yaml.
+"""The taper planner's parameters, built from rules/taper.yaml and rules/products.yaml.
 
-The values are clinical policy, so they live in rules/ with their sources; this module
-only checks their shape and ranges so a bad edit fails at load time, not at the bedside.
+The knowledge loader validates both files and calls `build_taper_params`; the planner
+only reads the result. Nothing here is a clinical value of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema
-import yaml
+from cds.knowledge.errors import KnowledgeError
 
 Risk = Literal["standard", "high"]
-
-_DEFAULT_PATH = Path(__file__).resolve().parents[2] / "rules" / "taper.yaml"
-
-_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
-_SOURCE = {"type": "string", "minLength": 3}
-
-
-def _valued(schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["value", "source"],
-        "properties": {"value": schema, "source": _SOURCE},
-    }
-
-
-_STEP = {
-    "type": "object",
-    "required": ["max_step_mg_per_day", "interval_days", "source"],
-    "properties": {
-        "max_step_mg_per_day": {"type": "number", "minimum": 1, "maximum": 100},
-        "interval_days": {"type": "integer", "minimum": 1, "maximum": 60},
-        "source": _SOURCE,
-    },
-}
-
-_PRODUCT = {
-    "type": "object",
-    "required": ["id", "name", "form", "route", "aliases", "rxcuis", "source"],
-    "properties": {
-        "id": {"type": "string", "minLength": 1},
-        "name": {"type": "string", "minLength": 1},
-        "form": {"enum": ["tablet", "solution", "suspension", "granules", "injection"]},
-        "route": {"enum": ["oral", "intrathecal"]},
-        "strengths_mg": {"type": "array", "minItems": 1, "items": _POSITIVE},
-        "concentration_mg_per_ml": _POSITIVE,
-        "aliases": {"type": "array", "items": {"type": "string", "minLength": 2}},
-        "rxcuis": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["rxcui", "status"],
-                "properties": {
-                    "rxcui": {"type": "string", "pattern": "^[0-9]+$"},
-                    "strength_mg": _POSITIVE,
-                    "concentration_mg_per_ml": _POSITIVE,
-                    "status": {"type": "string"},
-                },
-            },
-        },
-        "source": _SOURCE,
-    },
-    # A tablet/granule product needs strengths; an oral liquid needs a concentration.
-    "allOf": [
-        {
-            "if": {"properties": {"form": {"enum": ["tablet", "granules"]}}},
-            "then": {"required": ["strengths_mg"]},
-        },
-        {
-            "if": {"properties": {"form": {"enum": ["solution", "suspension"]}}},
-            "then": {"required": ["concentration_mg_per_ml"]},
-        },
-    ],
-}
-
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": [
-        "version",
-        "minimum_duration_days",
-        "steps",
-        "minimum_reductions",
-        "high_risk",
-        "labelled_max_daily_mg",
-        "min_dose_per_administration_mg",
-        "default_administrations_per_day",
-        "liquid_measuring_increment_ml",
-        "unknown_product_unit_mg",
-        "products",
-        "oral_route",
-        "intrathecal_advice",
-    ],
-    "properties": {
-        "version": {"const": 1},
-        "minimum_duration_days": {
-            "type": "object",
-            "required": ["standard", "high"],
-            "properties": {
-                "standard": _valued({"type": "integer", "minimum": 7, "maximum": 365}),
-                "high": _valued({"type": "integer", "minimum": 7, "maximum": 365}),
-            },
-        },
-        "steps": {
-            "type": "object",
-            "required": ["standard", "high"],
-            "properties": {"standard": _STEP, "high": _STEP},
-        },
-        "minimum_reductions": _valued({"type": "integer", "minimum": 1, "maximum": 20}),
-        "high_risk": {
-            "type": "object",
-            "required": [
-                "daily_dose_above_mg",
-                "exposure_days_at_least",
-                "prior_withdrawal",
-                "source",
-            ],
-            "properties": {
-                "daily_dose_above_mg": {"type": ["number", "null"], "exclusiveMinimum": 0},
-                "exposure_days_at_least": {"type": ["integer", "null"], "minimum": 1},
-                "prior_withdrawal": {"type": "boolean"},
-                "source": _SOURCE,
-            },
-        },
-        "labelled_max_daily_mg": _valued(_POSITIVE),
-        "min_dose_per_administration_mg": _valued(_POSITIVE),
-        "default_administrations_per_day": _valued({"type": "integer", "minimum": 1, "maximum": 6}),
-        "liquid_measuring_increment_ml": _valued(
-            {"type": "number", "exclusiveMinimum": 0, "maximum": 5}
-        ),
-        "unknown_product_unit_mg": _valued(_POSITIVE),
-        "products": {"type": "array", "minItems": 1, "items": _PRODUCT},
-        "oral_route": {
-            "type": "object",
-            "required": ["system", "code", "display", "source"],
-            "properties": {
-                "system": {"type": "string", "pattern": "^https?://"},
-                "code": {"type": "string", "minLength": 1},
-                "display": {"type": "string"},
-                "source": _SOURCE,
-            },
-        },
-        "intrathecal_advice": {
-            "type": "object",
-            "required": ["text", "source"],
-            "properties": {"text": {"type": "string", "minLength": 20}, "source": _SOURCE},
-        },
-    },
-}
-
-
-class TaperParamsError(ValueError):
-    """rules/taper.yaml is missing, unreadable or has an out-of-range value."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +31,7 @@ class ProductCode:
 
 @dataclass(frozen=True)
 class ProductEntry:
-    """One row of the deliverable-product table."""
+    """A product the planner can deliver doses of (tablets of several strengths are one)."""
 
     id: str
     name: str
@@ -191,16 +48,16 @@ class TaperParams:
     standard: StepPolicy
     high: StepPolicy
     minimum_reductions: int
-    high_risk_daily_dose_above_mg: float | None
-    high_risk_exposure_days_at_least: int | None
-    high_risk_prior_withdrawal: bool
     labelled_max_daily_mg: float
     min_dose_per_administration_mg: float
     default_administrations_per_day: int
     liquid_measuring_increment_ml: float
     unknown_product_unit_mg: float
     products: tuple[ProductEntry, ...]
+    tube_product_id: str
     oral_route: dict[str, str]  # FHIR Coding (system, code, display)
+    tube_route: dict[str, str]
+    ingredient_coding: tuple[dict[str, str], ...]
     intrathecal_advice: str
 
     def policy(self, risk: Risk) -> StepPolicy:
@@ -213,101 +70,81 @@ class TaperParams:
         raise KeyError(product_id)
 
 
-def taper_risk(
-    daily_dose_mg: float,
-    exposure_days: int | None,
-    prior_withdrawal: bool,
-    params: TaperParams,
-) -> Risk:
-    """Risk profile from what a caller knows, using the local-policy triggers."""
-    above = params.high_risk_daily_dose_above_mg
-    if above is not None and daily_dose_mg > above:
-        return "high"
-    at_least = params.high_risk_exposure_days_at_least
-    if at_least is not None and exposure_days is not None and exposure_days >= at_least:
-        return "high"
-    if params.high_risk_prior_withdrawal and prior_withdrawal:
-        return "high"
-    return "standard"
+def _coding(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {key: str(raw[key]) for key in ("system", "code", "display")}
 
 
-def _read_text(path: Path | None) -> tuple[str, str]:
-    if path is not None:
-        return path.read_text(encoding="utf-8"), str(path)
-    if _DEFAULT_PATH.is_file():
-        return _DEFAULT_PATH.read_text(encoding="utf-8"), "rules/taper.yaml"
-    # Installed without the source tree: rules/ is shipped as package data.
-    resource = resources.files("rules").joinpath("taper.yaml")
-    return resource.read_text(encoding="utf-8"), "rules/taper.yaml"
+def _aliases(entry: Any) -> tuple[str, ...]:
+    words = [*entry.names, entry.form]
+    if entry.concentration_mg_per_ml:
+        conc = f"{entry.concentration_mg_per_ml:g} mg/ml"
+        words += [conc, f"{conc} {entry.form}", f"{conc} oral {entry.form}"]
+    if entry.form == "tablet":
+        words += ["tab", "tablets", "baclofen tablet"]
+    if entry.form == "injection":
+        words += ["intrathecal", "injection", "pump"]
+    return tuple(dict.fromkeys(w.lower() for w in words))
 
 
-def _error_location(error: jsonschema.ValidationError) -> str:
-    return ".".join(str(part) for part in error.absolute_path) or "(top level)"
+def build_taper_params(doc: Mapping[str, Any], products: Mapping[str, Any],
+                       thresholds: Mapping[str, Any]) -> TaperParams:
+    """TaperParams from the validated taper document and the product table."""
 
-
-def _build(doc: dict[str, Any]) -> TaperParams:
     def policy(risk: str) -> StepPolicy:
         step = doc["steps"][risk]
-        return StepPolicy(
-            max_step_mg_per_day=float(step["max_step_mg_per_day"]),
-            interval_days=int(step["interval_days"]),
-            min_duration_days=int(doc["minimum_duration_days"][risk]["value"]),
-        )
+        return StepPolicy(float(step["max_step_mg_per_day"]), int(step["interval_days"]),
+                          int(doc["minimum_duration_days"][risk]["value"]))
 
-    products = tuple(
-        ProductEntry(
-            id=row["id"],
-            name=row["name"],
-            form=row["form"],
-            route=row["route"],
-            strengths_mg=tuple(float(s) for s in row.get("strengths_mg", ())),
-            concentration_mg_per_ml=row.get("concentration_mg_per_ml"),
-            aliases=tuple(alias.lower() for alias in row["aliases"]),
-            codes=tuple(
-                ProductCode(
-                    rxcui=code["rxcui"],
-                    strength_mg=code.get("strength_mg"),
-                    concentration_mg_per_ml=code.get("concentration_mg_per_ml"),
-                )
-                for code in row["rxcuis"]
-            ),
-        )
-        for row in doc["products"]
-    )
-    high_risk = doc["high_risk"]
+    def product(product_id: str, where: str, form: str | None = None) -> Any:
+        entry = products.get(product_id)
+        if entry is None:
+            raise KnowledgeError(f"taper.yaml: {where}", f"no product '{product_id}' in "
+                                                         "products.yaml")
+        if form is not None and entry.form != form:
+            raise KnowledgeError(f"taper.yaml: {where}", f"'{product_id}' is not a {form}")
+        return entry
+
+    tablets = [product(pid, "tablet_products", "tablet") for pid in doc["tablet_products"]]
+    usable = [t for t in tablets if t.strength_usable]
+    if not usable:
+        raise KnowledgeError("taper.yaml: tablet_products",
+                             "no tablet strength has a usable code in products.yaml")
+    tablet_entry = ProductEntry(
+        id="tablet", name="baclofen oral tablet", form="tablet", route="oral",
+        strengths_mg=tuple(sorted(float(t.strength_mg) for t in usable)),
+        concentration_mg_per_ml=None,
+        aliases=tuple(dict.fromkeys(a for t in usable for a in _aliases(t))),
+        codes=tuple(ProductCode(c.code.code, float(t.strength_mg), None)
+                    for t in usable for c in t.codes if c.usable_for_dose))
+    granules = product(doc["granule_product"], "granule_product", "granules")
+    entries = [tablet_entry, ProductEntry(
+        id=granules.id, name=granules.name, form="granules", route="oral",
+        strengths_mg=tuple(float(s) for s in granules.packet_strengths_mg),
+        concentration_mg_per_ml=None, aliases=_aliases(granules), codes=())]
+    for entry in products.values():
+        if entry.form in ("solution", "suspension", "injection"):
+            entries.append(ProductEntry(
+                id=entry.id, name=entry.name, form=entry.form, route=entry.route,
+                strengths_mg=(), concentration_mg_per_ml=entry.concentration_mg_per_ml,
+                aliases=_aliases(entry),
+                codes=tuple(ProductCode(c.code.code, None, entry.concentration_mg_per_ml)
+                            for c in entry.codes if c.usable_for_dose)))
+    tube = product(doc["tube_product"], "tube_product")
+    if tube.form not in ("solution", "suspension"):
+        raise KnowledgeError("taper.yaml: tube_product", "the tube product must be an oral liquid")
     return TaperParams(
         standard=policy("standard"),
         high=policy("high"),
         minimum_reductions=int(doc["minimum_reductions"]["value"]),
-        high_risk_daily_dose_above_mg=high_risk["daily_dose_above_mg"],
-        high_risk_exposure_days_at_least=high_risk["exposure_days_at_least"],
-        high_risk_prior_withdrawal=bool(high_risk["prior_withdrawal"]),
-        labelled_max_daily_mg=float(doc["labelled_max_daily_mg"]["value"]),
+        labelled_max_daily_mg=float(thresholds["label_max_mg_per_day"].value),
         min_dose_per_administration_mg=float(doc["min_dose_per_administration_mg"]["value"]),
         default_administrations_per_day=int(doc["default_administrations_per_day"]["value"]),
         liquid_measuring_increment_ml=float(doc["liquid_measuring_increment_ml"]["value"]),
         unknown_product_unit_mg=float(doc["unknown_product_unit_mg"]["value"]),
-        products=products,
-        oral_route={key: doc["oral_route"][key] for key in ("system", "code", "display")},
+        products=tuple(entries),
+        tube_product_id=tube.id,
+        oral_route=_coding(doc["oral_route"]),
+        tube_route=_coding(doc["tube_route"]),
+        ingredient_coding=tuple(_coding(c) for c in doc["ingredient_coding"]),
         intrathecal_advice=" ".join(doc["intrathecal_advice"]["text"].split()),
     )
-
-
-def load_taper_params(path: Path | str | None = None) -> TaperParams:
-    """Read rules/taper.yaml (or `path`), validate it and return typed parameters."""
-    try:
-        text, label = _read_text(Path(path) if path is not None else None)
-        doc = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise TaperParamsError(f"cannot read taper parameters: {exc}") from exc
-    try:
-        jsonschema.validate(doc, SCHEMA)
-    except jsonschema.ValidationError as exc:
-        raise TaperParamsError(
-            f"{label} is invalid at {_error_location(exc)}: {exc.message}"
-        ) from exc
-    params = _build(doc)
-    ids = [entry.id for entry in params.products]
-    if len(set(ids)) != len(ids):
-        raise TaperParamsError(f"{label} is invalid at products: duplicate product id")
-    return params

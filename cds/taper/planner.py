@@ -276,14 +276,6 @@ def plan_taper(
             f"Current dose ({format_number(daily_dose_mg)} mg/day) is above the labelled "
             f"{format_number(params.labelled_max_daily_mg)} mg/day maximum."
         )
-    above = params.high_risk_daily_dose_above_mg
-    if risk == "standard" and above is not None and daily_dose_mg > above + _EPS:
-        risk = "high"
-        warnings.append(
-            f"Doses above {format_number(above)} mg/day are tapered on the slower high-risk "
-            "schedule (local policy)."
-        )
-
     target_units = 0
     if target_mg > 0:
         ratio = _units(target_mg, unit)

@@ -33,9 +33,9 @@ def _relative_reference(draft_order_ref: str) -> str:
 @lru_cache(maxsize=1)
 def default_texts() -> dict[str, str]:
     """The suggestion texts from rules/cards.yaml (card text lives with the rules)."""
-    from rules import load_knowledge
+    from cds.knowledge import load_knowledge
 
-    return load_knowledge().cards["kinds"]["supervised-taper"]["taper_plan"]["suggestions"]
+    return load_knowledge().cards["supervised-taper"].texts["taper_plan"]["suggestions"]
 
 
 def build_taper_suggestions(

@@ -44,20 +44,12 @@ def scrape():
     return Response(body, content_type=content_type)
 
 
-def _known_reason_codes(cards_doc: dict) -> set[str]:
-    return {
-        str(reason.get("code"))
-        for kind in (cards_doc.get("kinds") or {}).values()
-        for reason in (kind.get("override_reasons") or [])
-        if isinstance(reason, dict)
-    }
-
-
 def register_metrics(app: Flask) -> None:
     core = app.extensions["cds"]
-    cards_doc = getattr(core.knowledge, "cards", None) or {}
-    known_kinds = frozenset((cards_doc.get("kinds") or {}).keys())
-    reason_codes = frozenset(_known_reason_codes(cards_doc))
+    kinds = core.knowledge.cards  # card kind -> CardKind (rules/cards.yaml)
+    known_kinds = frozenset(kinds)
+    reason_codes = frozenset(str(reason["code"]) for kind in kinds.values()
+                             for reason in kind.override_reasons)
 
     @app.after_request
     def _observe(response):

@@ -12,7 +12,7 @@ import pytest
 
 from cds.assessment import ClinicalEngine
 from cds.fixtures import list_fixtures, load_fixture
-from rules import load_knowledge
+from cds.knowledge import load_knowledge
 from tests.unit.test_fixtures_engine import clinical_data
 
 NOW = datetime.now(UTC)  # fixtures are relative to now: they must pass on any day

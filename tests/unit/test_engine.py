@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cds.assessment import ClinicalEngine
 from cds.facts.record import PatientRecord
+from cds.knowledge import load_knowledge
 from cds.rules_engine import _HOST, RulesEngine
-from rules import load_knowledge
 from tests.clinical_builders import NOW, SNOMED, baclofen_request, condition, dosage, observation
 
 K = load_knowledge()

@@ -8,7 +8,7 @@ import pytest
 from cds.assessment import ClinicalEngine
 from cds.facts.record import PatientRecord
 from cds.fixtures import list_fixtures, load_fixture, resolve_time_tokens
-from rules import load_knowledge
+from cds.knowledge import load_knowledge
 
 K = load_knowledge()
 ENGINE = ClinicalEngine(K)

@@ -3,7 +3,7 @@
 import pytest
 
 from cds.facts.recognition import MedicationIndex, recognise_baclofen
-from rules import load_knowledge
+from cds.knowledge import load_knowledge
 from tests.clinical_builders import RXNORM, SNOMED, baclofen_request
 
 K = load_knowledge()

@@ -3,7 +3,7 @@
 import pytest
 
 from cds.facts.signs import find_signs, to_celsius
-from rules import load_knowledge
+from cds.knowledge import load_knowledge
 from tests.clinical_builders import ICD10, LOINC, NOW, SNOMED, condition, observation
 
 K = load_knowledge()

@@ -1,0 +1,98 @@
+"""Safe card text: every value placed into a card text is escaped here.
+
+Card texts come from rules/cards.yaml (trusted); the values filling their placeholders
+may come from the request (a medication's name, a condition's text, an alarm reading).
+In `detail` (GitHub Flavored Markdown) a value is one line, capped in length, with every
+character that could open a link, image, heading, emphasis, table, autolink or HTML
+escaped. In `summary` (plain text) such characters are dropped. Only markdown the
+engine itself builds (the taper table) is passed through, as `Markdown`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+MAX_VALUE_CHARS = 400
+SUMMARY_LIMIT = 139  # the spec requires fewer than 140 characters
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~!])")
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|javascript|data)(:)|(www)(\.)")
+_PLAIN_DROP = re.compile(r"[<>\[\]{}()*_#|`~\\!]")
+_FORMATTER = string.Formatter()
+
+
+class Markdown(str):
+    """Markdown the engine built itself (the taper table): inserted as is."""
+
+
+def one_line(value: str, limit: int = MAX_VALUE_CHARS) -> str:
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def escape_markdown(value: Any) -> str:
+    """A value as inert GFM text: no link, image, heading, emphasis, table or HTML."""
+    if isinstance(value, Markdown):
+        return str(value)
+    text = one_line(str(value))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MARKDOWN.sub(r"\\\1", text)
+    return _AUTOLINK.sub(lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}",
+                         text)
+
+
+def plain(value: Any) -> str:
+    """A value for plain-text fields (summary, labels): markup characters dropped."""
+    return " ".join(_PLAIN_DROP.sub(" ", one_line(str(value))).split())
+
+
+def fill(template: str, values: Mapping[str, Any], markdown: bool = True) -> str:
+    """`template` (trusted, from rules/) with every placeholder's value escaped."""
+    out: list[str] = []
+    for literal, name, spec, _conversion in _FORMATTER.parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        value = values.get(name, "")
+        if spec:
+            value = format(value, spec)
+        out.append(escape_markdown(value) if markdown else plain(value))
+    return "".join(out)
+
+
+def summary(template: str, values: Mapping[str, Any]) -> str:
+    text = " ".join(fill(template, values, markdown=False).split())
+    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "…"
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "?"
+    rounded = round(value, 2)
+    return f"{rounded:g}"
+
+
+def date_text(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def duration(seconds: float, words: Mapping[str, str]) -> str:
+    """'30 minutes', '5 hours', '3 days', '6 weeks', '8 months', '2 years'."""
+    seconds = abs(seconds)
+    hours = seconds / 3600
+    days = hours / 24
+    if hours < 1:
+        return words["minutes"].format(n=max(1, round(seconds / 60)))
+    if hours < 48:
+        return words["hours"].format(n=round(hours))
+    if days < 14:
+        return words["days"].format(n=round(days))
+    if days < 60:
+        return words["weeks"].format(n=round(days / 7))
+    if days < 730:
+        return words["months"].format(n=round(days / 30.44))
+    return words["years"].format(n=round(days / 365.25))

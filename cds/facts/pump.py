@@ -1,0 +1,224 @@
+"""What the record says about an intrathecal pump, and when its reservoir runs low.
+
+Read (see docs/pumps.md): Device (the implanted pump: its type or name; alarms in its
+properties or status reason; its low-reservoir alarm volume), Procedure (implant,
+refill, analysis, reprogramming: CPT codes or words; a refill note's volume and
+concentration), MedicationAdministration of intrathecal baclofen (a refill: volume in
+mL, concentration from the product), and the site's flowsheet Observations (reservoir
+volume, programmed daily dose, alarm, battery) found by their codes or names.
+
+The reservoir reaches its alarm volume on
+    last refill or reading + (volume - alarm volume) x concentration / daily dose,
+and the pump is at risk when that date has passed or comes within
+pump_refill_warning_days. With no refill or reading, no volume, no concentration or no
+daily dose on record, nothing is computed and nothing is claimed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds.facts.orders import Administration
+from cds.facts.signs import observation_time
+from cds.facts.timeutil import fmt_date, parse_fhir_datetime
+from cds.facts.units import convert, quantity
+from cds.knowledge import Knowledge
+from cds.knowledge.model import concept_text
+
+_VOLUME = re.compile(r"(\d+(?:\.\d+)?)\s*ml\b")
+_CONC = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?)\s*(mcg|micrograms?|ug|µg|mg)\s*/\s*ml")
+
+
+@dataclass
+class PumpState:
+    known: bool = False  # an implanted pump (device or procedure) is on record
+    alarm: str | None = None  # what the alarm says
+    battery_low: str | None = None
+    depletion_at: datetime | None = None
+    basis: str = ""  # how the depletion date was computed
+    last_procedure_at: datetime | None = None
+    daily_dose_mcg: float | None = None
+
+    def flags(self, now: datetime, warning_days: float) -> dict[str, Any]:
+        overdue = self.depletion_at is not None and self.depletion_at <= now
+        soon = (self.depletion_at is not None and not overdue
+                and self.depletion_at <= now + timedelta(days=warning_days))
+        days = (self.depletion_at - now).total_seconds() / 86400 if self.depletion_at else 0.0
+        return {
+            "pump_known": self.known,
+            "pump_alarm": self.alarm is not None,
+            "pump_refill_overdue": overdue,
+            "pump_depletion_soon": soon,
+            "pump_battery_low": self.battery_low is not None,
+            "pump_delivery_at_risk": bool(self.alarm or self.battery_low or overdue or soon),
+            "days_to_depletion": round(days, 1),
+        }
+
+
+class PumpReader:
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        sets = knowledge.code_sets
+        self.device = sets["pump_device"]
+        self.procedure = sets["pump_procedure"]
+        self.refill = sets["pump_refill"]
+        self.volume = sets["pump_reservoir_volume"]
+        self.alarm = sets["pump_alarm"]
+        self.normal = sets["pump_reading_normal"]
+        self.battery = sets["pump_battery"]
+        self.battery_low = sets["pump_battery_low"]
+        self.dose = sets["pump_daily_dose"]
+        self.margin = sets["pump_margin"]
+
+    def on_record(self, resources: list[dict]) -> bool:
+        """An implanted pump device or a pump procedure is on record (cheap)."""
+        return any(self._is_device(r) or self._is_procedure(r) for r in resources
+                   if isinstance(r, dict))
+
+    def _is_device(self, resource: Mapping) -> bool:
+        return resource.get("resourceType") == "Device" and resource.get("status") != \
+            "entered-in-error" and self.device.matches_text(_device_text(resource))
+
+    def _is_procedure(self, resource: Mapping) -> bool:
+        return resource.get("resourceType") == "Procedure" and resource.get("status") in (
+            "completed", "in-progress") and self.procedure.matches_concept(resource.get("code"))
+
+    def read(self, resources: list[dict], administrations: list[Administration],
+             order_dose_mcg: float | None, order_concentration: float | None, now: datetime
+             ) -> PumpState:
+        state = PumpState(known=self.on_record(resources))
+        devices = [r for r in resources if isinstance(r, dict) and self._is_device(r)]
+        margin = self.knowledge.threshold("pump_low_reservoir_margin_ml")
+        for device in devices:
+            margin = self._device_margin(device) or margin
+            alert = self._device_alert(device)
+            if alert:
+                state.alarm = alert
+        anchors: list[tuple[datetime, float, float | None, str]] = []  # (when, mL, mg/mL, how)
+        for resource in resources:
+            if not isinstance(resource, dict):
+                continue
+            if self._is_procedure(resource):
+                at = parse_fhir_datetime(resource.get("performedDateTime")) or \
+                    parse_fhir_datetime((resource.get("performedPeriod") or {}).get("start")
+                                        if isinstance(resource.get("performedPeriod"), dict)
+                                        else None)
+                if at is not None and at <= now:
+                    state.last_procedure_at = max(filter(None, [state.last_procedure_at, at]))
+                    text = concept_text(resource.get("code")) + " " + _notes(resource)
+                    volume, conc = _volume(text), _concentration(text)
+                    if self.refill.matches_text(text) and volume is not None:
+                        anchors.append((at, volume, conc, f"refill of {volume:g} mL on "
+                                                          f"{fmt_date(at)}"))
+            elif resource.get("resourceType") == "Observation":
+                self._observation(resource, state, anchors, now)
+        for given in administrations:
+            if given.route == "intrathecal" and given.volume_ml and given.at <= now:
+                state.last_procedure_at = max(filter(None, [state.last_procedure_at, given.at]))
+                anchors.append((given.at, given.volume_ml, given.concentration_mg_per_ml,
+                                f"refill of {given.volume_ml:g} mL on {fmt_date(given.at)}"))
+        dose = order_dose_mcg or state.daily_dose_mcg
+        state.daily_dose_mcg = dose
+        if anchors and dose:
+            at, volume, conc, how = max(anchors, key=lambda a: a[0])
+            conc = conc or _latest_concentration(anchors, at) or order_concentration
+            if conc:
+                days = max(0.0, volume - margin) * conc * 1000 / dose
+                state.depletion_at = at + timedelta(days=days)
+                state.basis = (f"{how}; {conc * 1000:g} mcg/mL at {dose:g} mcg/day, alarm "
+                               f"volume {margin:g} mL")
+        return state
+
+    def _observation(self, obs: Mapping, state: PumpState,
+                     anchors: list[tuple[datetime, float, float | None, str]], now: datetime
+                     ) -> None:
+        if obs.get("status") not in ("final", "amended", "corrected", "preliminary"):
+            return
+        name = concept_text(obs.get("code"))
+        at = observation_time(obs)
+        if at is None or at > now or not name:
+            return
+        value, unit = quantity(obs)
+        text = _value_text(obs)
+        if self.volume.matches_text(name):
+            millilitres = convert(value, unit, "mL", self.knowledge)
+            if millilitres is not None:
+                anchors.append((at, millilitres, None, f"reservoir {millilitres:g} mL on "
+                                                       f"{fmt_date(at)}"))
+        elif self.dose.matches_text(name):
+            if value is not None and isinstance(unit, str) and unit.lower().startswith(
+                    ("ug", "mcg", "µg")):
+                state.daily_dose_mcg = value
+        elif self.battery.matches_text(name):
+            if self.battery_low.matches_text(text):
+                state.battery_low = text
+        elif self.alarm.matches_text(name) and text and not self.normal.matches_text(text):
+            state.alarm = text
+
+    def _device_alert(self, device: Mapping) -> str | None:
+        texts = [concept_text(r) for r in device.get("statusReason") or []
+                 if isinstance(r, Mapping)]
+        for prop in device.get("property") or []:
+            if isinstance(prop, Mapping) and self.alarm.matches_text(
+                    concept_text(prop.get("type"))):
+                texts += [concept_text(v) for v in prop.get("valueCode") or []
+                          if isinstance(v, Mapping)]
+        for text in texts:
+            if text and self.alarm.matches_text(text) and not self.normal.matches_text(text):
+                return text
+            if text and self.battery_low.matches_text(text):
+                return text
+        return None
+
+    def _device_margin(self, device: Mapping) -> float | None:
+        for prop in device.get("property") or []:
+            if isinstance(prop, Mapping) and self.margin.matches_text(
+                    concept_text(prop.get("type"))):
+                for q in prop.get("valueQuantity") or []:
+                    value = convert(*quantity({"valueQuantity": q}), "mL", self.knowledge)
+                    if value is not None and value >= 0:
+                        return value
+        return None
+
+
+def _device_text(device: Mapping) -> str:
+    parts = [concept_text(device.get("type"))]
+    for name in device.get("deviceName") or []:
+        if isinstance(name, Mapping) and isinstance(name.get("name"), str):
+            parts.append(name["name"].lower())
+    return " ".join(parts)
+
+
+def _notes(resource: Mapping) -> str:
+    return " ".join(n["text"].lower() for n in resource.get("note") or []
+                    if isinstance(n, Mapping) and isinstance(n.get("text"), str))
+
+
+def _value_text(obs: Mapping) -> str:
+    if isinstance(obs.get("valueString"), str):
+        return obs["valueString"].lower()
+    return concept_text(obs.get("valueCodeableConcept"))
+
+
+def _volume(text: str) -> float | None:
+    match = _VOLUME.search(text)
+    return float(match.group(1)) if match else None
+
+
+def _concentration(text: str) -> float | None:
+    """mg per mL written in a note ('2000 mcg/mL', '2 mg/mL')."""
+    match = _CONC.search(text)
+    if not match:
+        return None
+    amount = float(match.group(1).replace(",", ""))
+    return amount if match.group(2) == "mg" else amount / 1000
+
+
+def _latest_concentration(anchors: list[tuple[datetime, float, float | None, str]],
+                          before: datetime) -> float | None:
+    known = [a for a in anchors if a[2] and a[0] <= before]
+    return max(known, key=lambda a: a[0])[2] if known else None

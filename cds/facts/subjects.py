@@ -1,0 +1,318 @@
+"""One hook call's facts: a subject per route the patient is, or recently was, on.
+
+For each route (oral, intrathecal) the subject gathers the timeline and its event, the
+signs seen in the subject's window, the patient facts, the risk factors, the pump's
+state, and flattens them into the fact dict the rules read (names: cds.facts.catalogue
+plus the names rules/ defines). Signs count from when the interruption began: for an
+oral draft stop with no earlier drop that is now (a fever already present did not come
+from a stop not yet made); for a pump, pump failure leaves no order behind, so recent
+signs always count. Signs of central depression always count over the recent window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds.facts.events import (
+    DRAFT_HOOKS,
+    RouteEvent,
+    RouteHistory,
+    judge_steps,
+    omission,
+    route_history,
+)
+from cds.facts.orders import Administration, Order, OrderReader
+from cds.facts.patient import PatientFacts, PatientReader, RiskFactor
+from cds.facts.pump import PumpReader, PumpState
+from cds.facts.record import PatientRecord
+from cds.facts.signs import CLOCK_SKEW, Sign, SignFinder
+from cds.facts.timeline import Timeline, build_timeline
+from cds.facts.timeutil import aware, days_between
+from cds.knowledge import Knowledge
+
+ROUTES = ("oral", "intrathecal")
+DEPRESSION_SIGNS = ("depressed_consciousness", "respiratory_depression", "hypoxaemia")
+
+
+@dataclass
+class Subject:
+    """A route, what happened to it, and every fact the rules and cards read about it."""
+
+    route: str
+    timeline: Timeline
+    history: RouteHistory
+    signs: list[Sign]  # in the subject's window
+    severity: dict[str, str]  # sign key -> severe | early for this route
+    risk_factors: list[RiskFactor]
+    patient: PatientFacts
+    pump: PumpState | None
+    facts: dict[str, Any] = field(default_factory=dict)
+    course: list[Order] = field(default_factory=list)
+    course_start: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return self.route
+
+    @property
+    def event(self) -> RouteEvent:
+        return self.history.event
+
+    def signs_pointing(self, *directions: str, severity: str | None = None) -> list[Sign]:
+        return [s for s in self.signs if s.points_to in directions
+                and (severity is None or self.severity[s.key] == severity)]
+
+
+@dataclass
+class CallFacts:
+    hook: str
+    now: datetime
+    patient_ref: str | None
+    subjects: list[Subject]
+    patient: PatientFacts
+    orders: list[Order]
+
+    def rule_facts(self) -> list[dict]:
+        return [s.facts for s in self.subjects]
+
+
+class FactExtractor:
+    """Built once per knowledge; `extract` is pure and thread-safe."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.orders = OrderReader(knowledge)
+        self.patient = PatientReader(knowledge)
+        self.signs = SignFinder(knowledge)
+        self.pumps = PumpReader(knowledge)
+
+    def extract(self, hook: str, context: Mapping, record: PatientRecord, now: datetime
+                ) -> CallFacts:
+        now = aware(now)
+        resources = [r for r in record.resources if isinstance(r, dict)]
+        pump_on_record = self.pumps.on_record(resources)
+        orders = self.orders.orders(record, pump_on_record)
+        patient = self.patient.read(resources, now)
+        given = self.orders.administrations(record, orders, pump_on_record)
+        signs = self.signs.find(resources, now) if orders or pump_on_record else []
+        encounter_id = context.get("encounterId") if isinstance(context, Mapping) else None
+        encounter_ref = f"Encounter/{encounter_id}" if isinstance(encounter_id, str) else None
+        subjects = []
+        for route in ROUTES:
+            route_orders = [o for o in orders if o.route == route]
+            if not route_orders and not (route == "intrathecal" and pump_on_record):
+                continue
+            subject = self._subject(route, hook, orders, given, signs, patient, resources,
+                                    encounter_ref, record, now)
+            if subject is not None:
+                subjects.append(subject)
+        return CallFacts(hook, now, _patient_ref(context, record), subjects, patient, orders)
+
+    # -- one route
+
+    def _subject(self, route: str, hook: str, orders: list[Order], given: list[Administration],
+                 signs: list[Sign], patient: PatientFacts, resources: list[dict],
+                 encounter_ref: str | None, record: PatientRecord, now: datetime
+                 ) -> Subject | None:
+        k = self.knowledge
+        timeline = build_timeline(route, orders, given, now, k)
+        pump = None
+        if route == "intrathecal":
+            running = timeline.running()
+            dose = sum(s.level for s in running if s.level) or None
+            conc = next((s.order.product.concentration_mg_per_ml for s in running
+                         if s.order.product.concentration_mg_per_ml), None)
+            pump = self.pumps.read(resources, given, dose, conc, now)
+        # Risk first (it sets the taper policy the steps are judged by), from the dose held
+        # before any change and the exposure so far.
+        provisional = self._base_facts(route, hook, timeline, RouteEvent("none"), now, patient)
+        provisional_risk = self.patient.risk_factors(provisional, patient)
+        risk = "high" if len(provisional_risk) >= k.risk_high_when_at_least else "standard"
+        history = route_history(timeline, hook, k, risk)
+        drafts = [o for o in orders if o.is_draft and o.route == route]
+        if history.event.kind == "none" and hook in (*DRAFT_HOOKS, "encounter-discharge"):
+            signed = _encounter_orders_signed(record, encounter_ref, self.orders)
+            missed = omission(timeline, hook, encounter_ref, drafts, signed,
+                              self.orders.is_inpatient, k)
+            if missed is not None:
+                history.event = missed
+        event = history.event
+        facts = self._base_facts(route, hook, timeline, event, now, patient)
+        if not timeline.segments and not (pump and pump.known):
+            return None
+        risk_factors = self.patient.risk_factors(facts, patient)
+        window = self._windows(route, hook, timeline, history, now)
+        in_window = [s for s in signs if s.at >= window[0] - CLOCK_SKEW
+                     or (s.points_to == "toxicity" and s.at >= window[1] - CLOCK_SKEW)]
+        severity = {s.key: s.severity(k, route) for s in signs}
+        subject = Subject(route, timeline, history, in_window, severity, risk_factors, patient,
+                          pump)
+        subject.course, subject.course_start = _course(timeline, event.at or now, k)
+        facts.update(self._sign_facts(subject, signs, now))
+        facts.update({f.key: True for f in risk_factors})
+        facts["risk_high"] = len(risk_factors) >= k.risk_high_when_at_least
+        facts["risk_factor_count"] = len(risk_factors)
+        if subject.course_start is not None:
+            facts["exposure_days"] = round(max(0.0, days_between(subject.course_start,
+                                                                  event.at or now)), 1)
+            # A course that begins with an open-ended hospital order began earlier: the
+            # order's date is a lower bound, never read as a short course.
+            first = subject.course[0]
+            facts["exposure_known"] = not (self.orders.is_inpatient(first, encounter_ref)
+                                           and first.planned_end is None)
+        facts["taper_in_progress"] = history.taper_in_progress
+        facts["ordered_in_encounter"] = any(
+            self.orders.is_inpatient(s.order, encounter_ref) and s.active_at(now)
+            for s in timeline.segments)
+        facts["recent_increase"] = history.recent_increase_at is not None
+        facts["recent_restart"] = history.recent_restart
+        if pump is not None:
+            facts.update(pump.flags(now, k.threshold("pump_refill_warning_days")))
+            recent = now - timedelta(hours=k.threshold("pump_procedure_recent_hours"))
+            facts["recent_pump_procedure"] = bool(pump.last_procedure_at
+                                                  and pump.last_procedure_at >= recent)
+            facts["on_baclofen"] = facts["on_baclofen"] or (pump.known and not timeline.segments)
+        for key, derived in k.derived.items():
+            facts[key] = derived.when.holds(facts)
+        facts["id"] = route
+        subject.facts = facts
+        return subject
+
+    def _base_facts(self, route: str, hook: str, timeline: Timeline, event: RouteEvent,
+                    now: datetime, patient: PatientFacts) -> dict[str, Any]:
+        k = self.knowledge
+        facts: dict[str, Any] = {f.name: _empty(f.kind, f.choices)
+                                 for f in k.fact_fields.values()}
+        facts.update(patient.flags)
+        before = event.before if event.kind != "none" else timeline.level_at(now)
+        if before is None and event.kind == "none":
+            before = _last_known_level(timeline)
+        running = timeline.running()
+        facts.update({
+            "route": route, "hook": hook, "event": event.kind, "draft": event.draft,
+            "scheduled_end": event.scheduled_end,
+            "event_time_known": event.at is not None,
+            "event_time_estimated": event.estimated,
+            "event_age_hours": round(max(0.0, (now - event.at).total_seconds() / 3600), 1)
+            if event.at else 0.0,
+            "on_baclofen": bool(running) or any(s.held for s in timeline.held_segments()),
+            "dose_known": before is not None,
+            "daily_dose": before or 0.0,
+            "new_daily_dose": event.after or 0.0,
+            "cut_percent": round(100 * (1 - (event.after or 0.0) / before))
+            if before and event.kind != "none" else 0,
+            "stop_reason": event.stop_reason,
+            "recognition_weak": any(o.recognition.weak for o in event.orders)
+            or (event.kind == "none" and any(s.order.recognition.weak for s in running)),
+            "sporadic_as_needed": bool(timeline.prn and timeline.prn.regular is False),
+            "age_known": patient.age_years is not None,
+            "age_years": patient.age_years or 0,
+        })
+        if event.kind == "hold" or (event.kind == "none" and timeline.held_segments()):
+            facts["on_baclofen"] = False
+        return facts
+
+    def _windows(self, route: str, hook: str, timeline: Timeline, history: RouteHistory,
+                 now: datetime) -> tuple[datetime, datetime]:
+        """(from when withdrawal and either signs count, from when depression signs count)."""
+        recent = now - timedelta(hours=self.knowledge.threshold("recent_sign_hours"))
+        event = history.event
+        if route == "intrathecal" or event.kind == "none" or event.at is None:
+            start = min(event.at, recent) if event.at else recent
+            return start, recent
+        if event.draft:
+            # The interruption starts with the draft, unless the dose already dropped.
+            earlier = [j.step.at for j in history.judged
+                       if j.verdict != "policy" and not j.step.draft and j.step.at is not None
+                       and j.step.at >= now - timedelta(days=self.knowledge.threshold(
+                           "lookback_days"))]
+            return (min(earlier) if earlier else now), recent
+        return event.at, recent
+
+    def _sign_facts(self, subject: Subject, all_signs: list[Sign], now: datetime
+                    ) -> dict[str, Any]:
+        k = self.knowledge
+        facts: dict[str, Any] = {key: False for key in k.signs}
+        for sign in subject.signs:
+            facts[sign.key] = True
+        severity = subject.severity
+        facts["withdrawal_severe"] = len({s.key for s in subject.signs_pointing(
+            "withdrawal") if severity[s.key] == "severe"})
+        facts["withdrawal_early"] = len({s.key for s in subject.signs_pointing(
+            "withdrawal") if severity[s.key] == "early"} | {
+            s.key for s in subject.signs_pointing("either") if severity[s.key] == "early"})
+        facts["either_severe"] = len({s.key for s in subject.signs_pointing(
+            "either") if severity[s.key] == "severe"})
+        facts["toxicity_signs"] = len({s.key for s in subject.signs_pointing("toxicity")})
+        facts["any_signs"] = len({s.key for s in subject.signs})
+        facts["severe_sign_count"] = facts["withdrawal_severe"] + facts["either_severe"]
+        lookback = now - timedelta(days=k.threshold("lookback_days"))
+        facts["consciousness_or_breathing_depressed"] = any(
+            s.key in DEPRESSION_SIGNS or (s.key == "altered_mental_status"
+                                          and s.source_ref.startswith("Observation/"))
+            for s in all_signs if s.at >= lookback)
+        return facts
+
+
+def _empty(kind: str, choices: tuple[str, ...]) -> Any:
+    return {"flag": False, "count": 0, "number": 0.0}.get(kind, choices[0] if choices else "")
+
+
+def _last_known_level(timeline: Timeline) -> float | None:
+    levels = [s.level for s in timeline.segments if s.level]
+    return levels[-1] if levels else None
+
+
+def _course(timeline: Timeline, until: datetime, knowledge: Knowledge
+            ) -> tuple[list[Order], datetime | None]:
+    """The orders continuous with the latest one before `until` (gaps up to the course gap)."""
+    gap = timedelta(days=knowledge.threshold("max_course_gap_days"))
+    dated = sorted((s for s in timeline.segments if s.start is not None and s.start <= until
+                    and s.order.status != "cancelled"), key=lambda s: s.start)
+    if not dated:
+        return [s.order for s in timeline.segments], None
+    chain = [dated[-1]]
+    for segment in reversed(dated[:-1]):
+        end = segment.end or chain[-1].start
+        if end >= chain[-1].start - gap:
+            chain.append(segment)
+        else:
+            break
+    chain.reverse()
+    return [s.order for s in chain], chain[0].start
+
+
+def _encounter_orders_signed(record: PatientRecord, encounter_ref: str | None,
+                             reader: OrderReader) -> bool:
+    """Are medication orders for this encounter among the drafts (admission orders)?"""
+    if encounter_ref is None:
+        return False
+    inpatient = set(reader.knowledge.order_categories["inpatient"])
+    for draft in record.draft_orders:
+        if not isinstance(draft, dict) or draft.get("resourceType") != "MedicationRequest":
+            continue
+        encounter = draft.get("encounter")
+        if isinstance(encounter, dict) and encounter.get("reference") == encounter_ref:
+            return True
+        categories = draft.get("category")
+        for category in categories if isinstance(categories, list) else []:
+            for coding in (category or {}).get("coding") or [] if isinstance(category, dict) \
+                    else []:
+                if isinstance(coding, dict) and coding.get("code") in inpatient:
+                    return True
+    return False
+
+
+def _patient_ref(context: Mapping, record: PatientRecord) -> str | None:
+    pid = context.get("patientId") if isinstance(context, Mapping) else None
+    if isinstance(pid, str):
+        return f"Patient/{pid}"
+    patient = next((r for r in record.resources if isinstance(r, dict)
+                    and r.get("resourceType") == "Patient"), None)
+    return f"Patient/{patient['id']}" if patient and isinstance(patient.get("id"), str) else None
+
+
+__all__ = ["CallFacts", "FactExtractor", "Subject", "judge_steps"]

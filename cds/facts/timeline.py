@@ -1,0 +1,349 @@
+"""The baclofen timeline of one route: which orders delivered baclofen when, at what dose.
+
+Built from every MedicationRequest of the route (any status) and, at order-select and
+order-sign, the draft orders applied at the request's time. What the record says is
+read as FHIR R4 defines it:
+- an active or on-hold order runs until its dosage's planned end (boundsPeriod,
+  boundsDuration); a lapsed dispenseRequest.validityPeriod does not end it;
+- a stopped or completed order ended at its planned end when that came first, otherwise
+  at meta.lastUpdated (an estimate, said so on the card), otherwise at a time not on record;
+- an on-hold order delivers nothing since it was held (meta.lastUpdated, estimated);
+- a later order replaces an earlier one of the route when it names it
+  (priorPrescription), renews it (same dose, or the earlier prescription had lapsed),
+  or, unlinked and at another dose, when both stay active: that last reading is
+  ambiguous, so the timeline keeps the replacement reading (the one that does not hide
+  a cut) and records the other (the sum) for the card to name;
+- administrations after an order's end show the course continued.
+As-needed orders are not a daily dose unless administrations show regular use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cds.facts.orders import ENDED, RUNNING, Administration, Order
+from cds.facts.timeutil import parse_fhir_datetime
+from cds.knowledge import Knowledge
+
+# Orders authored this close together are parts of one regimen, not a replacement.
+SAME_REGIMEN = timedelta(hours=1)
+_EPS = 1e-6
+
+
+@dataclass
+class Segment:
+    """One order's delivery on the timeline."""
+
+    order: Order
+    start: datetime | None
+    end: datetime | None  # when it stopped delivering; None while it runs
+    level: float | None  # the daily dose it contributes (None: unknown)
+    end_estimated: bool = False
+    end_unknown: bool = False  # it ended, but when is not on record
+    held_since: datetime | None = None
+    held: bool = False
+    held_estimated: bool = False
+    draft: bool = False  # placed or changed by the orders being signed
+    scheduled_end: bool = False  # an end date the draft sets in the future
+    changed_by: Order | None = None  # the draft that stopped, held or replaced it
+
+    def active_at(self, moment: datetime) -> bool:
+        if self.start is not None and moment < self.start:
+            return False
+        if self.end is not None and moment >= self.end:
+            return False
+        if self.end is None and self.end_unknown:
+            return False
+        return not (self.held and (self.held_since is None or moment >= self.held_since))
+
+
+@dataclass(frozen=True)
+class Step:
+    """A change of the route's daily dose at one moment."""
+
+    at: datetime | None
+    before: float | None
+    after: float | None
+    estimated: bool = False
+    draft: bool = False
+    scheduled_end: bool = False
+    hold: bool = False
+    orders: tuple[Order, ...] = ()
+
+    @property
+    def is_drop(self) -> bool:
+        return (self.before is not None and self.after is not None
+                and self.after < self.before - _EPS) or (self.before is None
+                                                         and self.after == 0)
+
+
+@dataclass
+class Ambiguity:
+    """An unlinked new order beside a running one: replaced, or added?"""
+
+    replaced: tuple[Order, ...]
+    new: Order
+    addition_total: float | None
+
+
+@dataclass
+class PrnUse:
+    """What administrations say about an as-needed-only course."""
+
+    max_per_day: float | None
+    days_given: int
+    window_days: int
+    regular: bool | None  # None: no administrations on record to judge by
+    average_given: float | None
+
+
+@dataclass
+class Timeline:
+    route: str
+    now: datetime
+    segments: list[Segment]
+    administrations: list[Administration]
+    ambiguity: Ambiguity | None = None
+    prn: PrnUse | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def level_at(self, moment: datetime) -> float | None:
+        total = 0.0
+        for segment in self.segments:
+            if segment.active_at(moment):
+                if segment.level is None:
+                    return None
+                total += segment.level
+        return round(total, 4)
+
+    def steps(self) -> list[Step]:
+        """Every change of the daily dose, oldest first."""
+        moments: dict[datetime, list[Segment]] = {}
+        for s in self.segments:
+            for moment in (s.start, s.end, s.held_since if s.held else None):
+                if moment is not None:
+                    moments.setdefault(moment, []).append(s)
+        steps: list[Step] = []
+        for moment in sorted(moments):
+            before = self.level_at(moment - timedelta(seconds=1))
+            after = self.level_at(moment)
+            if before == after:
+                continue
+            touched = moments[moment]
+            ending = [s for s in touched if s.end == moment or (s.held and s.held_since == moment)]
+            steps.append(Step(
+                at=moment, before=before, after=after,
+                estimated=any(s.end_estimated or s.held_estimated for s in ending),
+                draft=any(s.draft for s in touched),
+                scheduled_end=any(s.scheduled_end for s in ending),
+                hold=any(s.held and s.held_since == moment for s in touched),
+                orders=tuple(dict.fromkeys([*(s.changed_by for s in ending if s.changed_by),
+                                            *(s.order for s in touched)]))))
+        return steps
+
+    def running(self) -> list[Segment]:
+        return [s for s in self.segments if s.active_at(self.now)]
+
+    def held_segments(self) -> list[Segment]:
+        return [s for s in self.segments if s.held and (s.end is None or s.end > self.now)]
+
+    def unknown_stops(self) -> list[Segment]:
+        return [s for s in self.segments if s.end_unknown]
+
+
+def build_timeline(route: str, orders: list[Order], administrations: list[Administration],
+                   now: datetime, knowledge: Knowledge) -> Timeline:
+    mine = [o for o in orders if o.route == route]
+    given = [a for a in administrations if a.route == route]
+    segments = [_segment(o, given, now, knowledge) for o in mine
+                if not o.is_draft and o.status in (*RUNNING, *ENDED, "unknown")
+                and not o.dose.single_dose]
+    timeline = Timeline(route, now, segments, given)
+    gap = timedelta(hours=knowledge.threshold("replacement_gap_hours"))
+    _resolve_successors(timeline, set(knowledge.order_categories["inpatient"]), gap)
+    _apply_drafts(timeline, [o for o in mine if o.is_draft and not o.dose.single_dose], now, gap)
+    timeline.prn = _prn_use(timeline, knowledge)
+    return timeline
+
+
+def _segment(order: Order, given: list[Administration], now: datetime, knowledge: Knowledge
+             ) -> Segment:
+    level = order.dose.scheduled
+    segment = Segment(order, order.start, None, level)
+    if order.status in ENDED:
+        planned = order.planned_end
+        updated = order.last_updated
+        if planned is not None and (updated is None or planned <= updated + timedelta(hours=1)):
+            segment.end = planned
+        elif updated is not None:
+            segment.end, segment.end_estimated = updated, True
+        elif order.validity_end is not None and order.validity_end <= now:
+            # Completed or stopped with its prescription run out: the supply ended then.
+            segment.end, segment.end_estimated = order.validity_end, True
+        else:
+            segment.end_unknown = True
+    elif order.planned_end is not None:
+        segment.end = order.planned_end
+    if order.status == "on-hold":
+        segment.held = True
+        segment.held_since = order.last_updated
+        segment.held_estimated = order.last_updated is not None
+    # Doses given after the recorded end: the course went on (e.g. a lapsed prescription).
+    linked = [a.at for a in given if a.request_ref == order.ref or a.request_ref is None]
+    last_given = max(linked) if linked else None
+    continues = timedelta(hours=knowledge.threshold("administration_continues_hours"))
+    given_after_end = last_given is not None and (
+        segment.end_unknown or (segment.end is not None and last_given > segment.end))
+    if given_after_end and not segment.held:
+        if now - last_given <= continues and order.status not in ENDED:
+            # A running order given recently continues, whatever its planned end said.
+            segment.end, segment.end_unknown, segment.end_estimated = None, False, False
+        else:
+            segment.end = max(last_given, segment.end or last_given)
+            segment.end_unknown, segment.end_estimated = False, True
+    return segment
+
+
+def _resolve_successors(timeline: Timeline, inpatient: set[str], gap: timedelta) -> None:
+    """A later order of the route ends the earlier one it replaces (see module docstring)."""
+    ordered = sorted((s for s in timeline.segments if s.start is not None), key=lambda s: s.start)
+    for index, earlier in enumerate(ordered):
+        for later in ordered[index + 1:]:
+            if later.start - earlier.start < SAME_REGIMEN:
+                continue  # parts of one regimen, authored together
+            if earlier.order.dose.as_needed_only != later.order.dose.as_needed_only:
+                continue  # an as-needed order added beside a scheduled one
+            if earlier.end is not None and earlier.end <= later.start - gap:
+                break
+            if earlier.end is not None and earlier.end <= later.start:
+                earlier.end = later.start  # ended just before its successor: a replacement
+                break
+            linked = later.order.prior_ref == earlier.order.ref
+            lapsed = (earlier.order.validity_end is not None
+                      and earlier.order.validity_end <= later.start)
+            same_dose = (earlier.level is not None and later.level is not None
+                         and abs(earlier.level - later.level) < _EPS)
+            running = earlier.order.status in RUNNING and earlier.end is None \
+                and not earlier.end_unknown
+            # An inpatient order standing in for the home regimen during a stay.
+            admission = bool(inpatient & set(later.order.categories)
+                             and not inpatient & set(earlier.order.categories))
+            if not (linked or lapsed or same_dose or admission) and running \
+                    and later.order.status in RUNNING:
+                timeline.ambiguity = Ambiguity((earlier.order,), later.order,
+                                               _sum(earlier.level, later.level))
+            earlier.end, earlier.end_unknown = later.start, False
+            earlier.end_estimated = earlier.end_estimated and not linked
+            break
+
+
+def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: timedelta
+                  ) -> None:
+    """The orders being signed change the timeline from now on."""
+    if not drafts:
+        return
+    running = [s for s in timeline.segments if s.active_at(now) or (s.held and s.end is None)]
+    by_ref = {s.order.ref: s for s in timeline.segments}
+    for draft in drafts:
+        target = by_ref.get(draft.ref) or by_ref.get(draft.prior_ref or "")
+        targets = [target] if target is not None else running
+        if draft.is_stop_marker:
+            for segment in targets:
+                segment.end, segment.draft, segment.end_unknown = now, True, False
+                segment.changed_by = draft
+            continue
+        if draft.status == "on-hold":
+            for segment in targets:
+                segment.held, segment.held_since, segment.draft = True, now, True
+                segment.changed_by = draft
+            continue
+        start = max(draft.start or now, now) if draft.start and draft.start > now else now
+        if target is not None and draft.ref == target.order.ref and _same_dose(draft, target):
+            # The same order edited: an end date added or moved is a scheduled stop.
+            if draft.planned_end is not None and (target.end is None
+                                                  or draft.planned_end < target.end):
+                target.end, target.draft = draft.planned_end, True
+                target.scheduled_end = draft.planned_end > now
+            continue
+        if target is None and running and not draft.dose.as_needed_only:
+            scheduled = [s for s in running if not s.order.dose.as_needed_only]
+            if scheduled:
+                timeline.ambiguity = Ambiguity(
+                    tuple(s.order for s in scheduled), draft,
+                    _sum(*(s.level for s in scheduled), draft.dose.scheduled))
+                targets = scheduled
+        elif target is None:
+            targets = []
+        if target is None and not draft.dose.as_needed_only:
+            # An order ended just before this one: the draft replaces it (not a restart).
+            targets += [s for s in timeline.segments if s.end is not None
+                        and start - gap <= s.end <= start and not s.held
+                        and not s.order.dose.as_needed_only and s not in targets]
+        for segment in targets:
+            if segment.end is None or segment.end > start or segment.end >= start - gap:
+                segment.end, segment.draft, segment.end_unknown = start, True, False
+                segment.changed_by = draft
+        timeline.segments.extend(_draft_segments(draft, start))
+
+
+def _draft_segments(draft: Order, start: datetime) -> list[Segment]:
+    """A draft as segments: one per sequenced step when its steps carry their dates (a
+    taper written as one order), else one from `start`."""
+    steps = draft.dose.steps
+    bounds = _step_bounds(draft)
+    if steps and len(bounds) == len(steps):
+        return [Segment(draft, max(begin or start, start), end, level, draft=True)
+                for level, (begin, end) in zip(steps, bounds, strict=True)]
+    return [Segment(draft, start, draft.planned_end, draft.dose.scheduled, draft=True)]
+
+
+def _step_bounds(draft: Order) -> list[tuple[datetime | None, datetime | None]]:
+    """(start, end) of each sequenced step's boundsPeriod, in sequence order."""
+    by_sequence: dict[int, tuple[datetime | None, datetime | None]] = {}
+    for dosage in draft.resource.get("dosageInstruction") or []:
+        if not isinstance(dosage, dict) or not isinstance(dosage.get("sequence"), int):
+            return []
+        repeat = (dosage.get("timing") or {}).get("repeat") or {}
+        period = repeat.get("boundsPeriod") if isinstance(repeat, dict) else None
+        if not isinstance(period, dict):
+            return []
+        begin = parse_fhir_datetime(period.get("start"))
+        end = parse_fhir_datetime(period.get("end"))
+        by_sequence.setdefault(dosage["sequence"], (begin, end))
+    return [by_sequence[key] for key in sorted(by_sequence)]
+
+
+def _same_dose(draft: Order, segment: Segment) -> bool:
+    return (draft.dose.scheduled is not None and segment.level is not None
+            and abs(draft.dose.scheduled - segment.level) < _EPS)
+
+
+def _prn_use(timeline: Timeline, knowledge: Knowledge) -> PrnUse | None:
+    """Regular or sporadic use of an as-needed-only course, from administrations."""
+    prn = [s for s in timeline.segments if s.order.dose.as_needed_only]
+    scheduled = [s for s in timeline.segments if not s.order.dose.as_needed_only]
+    if not prn or any(s.active_at(timeline.now) or s.end is None for s in scheduled):
+        return None
+    window = int(knowledge.threshold("prn_use_window_days"))
+    since = timeline.now - timedelta(days=window)
+    refs = {s.order.ref for s in prn}
+    given = [a for a in timeline.administrations if a.at >= since
+             and (a.request_ref in refs or a.request_ref is None)]
+    maximum = max((s.order.dose.as_needed_max or 0.0) for s in prn) or None
+    if not timeline.administrations:
+        for segment in prn:  # taken or not, nobody knows: its daily dose is unknown
+            segment.level = None
+        return PrnUse(maximum, 0, window, None, None)
+    days = len({a.at.date() for a in given})
+    amounts = [a.amount for a in given if a.amount is not None]
+    regular = days >= knowledge.threshold("prn_regular_use_fraction") * window
+    average = round(sum(amounts) / window, 2) if amounts else None
+    if regular:
+        for segment in prn:  # taken regularly: a daily exposure at the average given
+            segment.level = average
+    return PrnUse(maximum, days, window, regular, average)
+
+
+def _sum(*levels: float | None) -> float | None:
+    return None if any(v is None for v in levels) else round(sum(levels), 4)  # type: ignore[arg-type]

@@ -1,0 +1,329 @@
+"""Typed views of rules/: what the loader builds and the engine reads.
+
+Nothing here holds clinical content; every value comes from the YAML files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds.knowledge.conditions import Condition, FactField
+
+
+@dataclass(frozen=True)
+class Reference:
+    id: str
+    kind: str  # label | label-non-us | paper
+    short: str  # how a card names it ("Gablofen label")
+    title: str
+    url: str
+    setid: str | None = None
+    pmid: str | None = None
+    doi: str | None = None
+
+
+@dataclass(frozen=True)
+class Terminology:
+    key: str
+    system: str
+    title: str
+    code_page: str
+
+    def page(self, code: str) -> str:
+        return self.code_page.replace("{code}", code)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an item comes from: a reference and section, a terminology, or local policy."""
+
+    ref: str | None = None
+    section: str | None = None
+    terminology: str | None = None
+    code: str | None = None
+    policy: str | None = None  # the reason, for "local policy: <reason>"
+
+    @property
+    def is_local_policy(self) -> bool:
+        return self.policy is not None
+
+
+@dataclass(frozen=True)
+class Code:
+    system_key: str
+    system: str  # the URI
+    code: str
+    display: str
+    status: str
+    evidence: str = ""
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class CodeSet:
+    """Codes compared on system AND code; ICD-10-CM families by prefix; optional words."""
+
+    name: str
+    about: str = ""
+    codes: tuple[Code, ...] = ()
+    words: tuple[str, ...] = ()
+    exact: frozenset[tuple[str, str]] = frozenset()
+    prefixes: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, name: str, about: str, codes: tuple[Code, ...], words: tuple[str, ...] = ()
+           ) -> CodeSet:
+        return cls(name, about, codes, tuple(w.lower() for w in words),
+                   frozenset((c.system, c.code) for c in codes if not c.prefix),
+                   tuple((c.system, c.code) for c in codes if c.prefix))
+
+    def matches_coding(self, coding: Any) -> bool:
+        if not isinstance(coding, Mapping):
+            return False
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(system, str) or not isinstance(code, str):
+            return False
+        if (system, code) in self.exact:
+            return True
+        return any(system == s and code.startswith(p) for s, p in self.prefixes)
+
+    def matches_concept(self, concept: Any) -> bool:
+        """A CodeableConcept with a matching coding, or (for word sets) matching text."""
+        if not isinstance(concept, Mapping):
+            return False
+        codings = concept.get("coding")
+        if isinstance(codings, list) and any(self.matches_coding(c) for c in codings):
+            return True
+        return bool(self.words) and self.matches_text(concept_text(concept))
+
+    def matches_text(self, text: str) -> bool:
+        padded = f" {text} "
+        return any(word in padded for word in self.words)
+
+    def tokens(self) -> list[str]:
+        return sorted(f"{s}|{c}" for s, c in self.exact)
+
+
+def concept_text(concept: Any) -> str:
+    """Lower-cased text and coding displays of a CodeableConcept, for last-resort matching."""
+    if not isinstance(concept, Mapping):
+        return ""
+    parts: list[str] = []
+    if isinstance(concept.get("text"), str):
+        parts.append(concept["text"])
+    codings = concept.get("coding")
+    for coding in codings if isinstance(codings, list) else []:
+        if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+            parts.append(coding["display"])
+    return " ".join(parts).lower()
+
+
+@dataclass(frozen=True)
+class Threshold:
+    key: str
+    value: float
+    unit: str
+    type: str
+    source: Source
+    minimum: float | None = None
+    maximum: float | None = None
+    overridable: bool = True
+
+
+@dataclass(frozen=True)
+class ProductCode:
+    code: Code
+    usable_for_dose: bool  # verified, strength-confirmed or inferred
+
+
+@dataclass(frozen=True)
+class ProductEntry:
+    """One row of rules/products.yaml."""
+
+    id: str
+    name: str
+    form: str
+    route: str
+    source: Source
+    strength_mg: float | None = None
+    packet_strengths_mg: tuple[float, ...] = ()
+    concentration_mg_per_ml: float | None = None  # liquids, and injections converted
+    names: tuple[str, ...] = ()
+    codes: tuple[ProductCode, ...] = ()
+
+    @property
+    def strength_usable(self) -> bool:
+        """A strength the planner may order: it has a code confirmed for this strength."""
+        return any(c.usable_for_dose for c in self.codes)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An Observation reading that shows a sign or a patient fact."""
+
+    code_set: CodeSet
+    unit: str | None = None
+    compare: str | None = None
+    threshold: str | None = None
+    value: float | None = None
+    fetch_with: CodeSet | None = None
+
+
+@dataclass(frozen=True)
+class SignDef:
+    key: str
+    label: str
+    points_to: str  # withdrawal | toxicity | either
+    severity: Mapping[str, str]  # route -> severe | early
+    readings: tuple[Reading, ...]
+    recorded_as: CodeSet | None
+    supersedes: tuple[str, ...]
+    source: Source
+
+    def severity_for(self, route: str) -> str:
+        return self.severity.get(route, self.severity.get("any", "early"))
+
+
+@dataclass(frozen=True)
+class Finder:
+    """One way to find a patient fact in the record."""
+
+    kind: str  # condition | observation | allergy | patient
+    code_set: CodeSet | None = None
+    unit: str | None = None
+    compare: str | None = None
+    threshold: str | None = None
+    value: float | None = None
+    answer_in: CodeSet | None = None
+    value_after_now: bool = False
+    within_days: float | None = None
+    latest: bool = False
+    only_without: CodeSet | None = None
+    recent: bool = False
+    patient_field: str | None = None
+
+
+@dataclass(frozen=True)
+class PatientFactDef:
+    key: str
+    label: str
+    finders: tuple[Finder, ...]
+    source: Source
+
+
+@dataclass(frozen=True)
+class RiskFactorDef:
+    key: str
+    label: str
+    source: Source
+    when: Condition | None = None
+    codes: CodeSet | None = None
+    evidence: str = ""
+    replaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DerivedFact:
+    key: str
+    when: Condition
+    source: Source
+
+
+@dataclass(frozen=True)
+class RuleDef:
+    id: str
+    title: str
+    when: Condition
+    then: str  # a card kind, or "no-cards"
+    source: Source
+
+
+@dataclass(frozen=True)
+class Variant:
+    text: str
+    when: Condition | None = None
+
+    def applies(self, facts: Mapping[str, Any]) -> bool:
+        return self.when is None or self.when.holds(facts)
+
+
+@dataclass(frozen=True)
+class CardKind:
+    kind: str
+    indicator: str
+    group: str
+    priority: int
+    topic: Mapping[str, str]
+    references: tuple[tuple[str, str], ...]  # (reference id, section)
+    summary: tuple[Variant, ...]
+    actions: tuple[Variant, ...]
+    override_reasons: tuple[Mapping[str, str], ...]
+    texts: Mapping[str, Any] = field(default_factory=dict)  # kind-specific extra wording
+
+
+@dataclass
+class Knowledge:
+    """Everything the service believes, after a site override: built once at start-up."""
+
+    references: dict[str, Reference]
+    terminologies: dict[str, Terminology]
+    code_sets: dict[str, CodeSet]
+    solid_dose_units: frozenset[str]
+    timing_per_day: dict[str, float]
+    timing_system: str
+    stop_reason_codes: dict[str, str]
+    stop_reason_system: str
+    stop_reason_words: dict[str, tuple[str, ...]]
+    order_categories: dict[str, tuple[str, ...]]
+    category_system: str
+    products: dict[str, ProductEntry]
+    text_recognition: Mapping[str, Any]
+    thresholds: dict[str, Threshold]
+    signs: dict[str, SignDef]
+    patient_facts: dict[str, PatientFactDef]
+    risk_factors: dict[str, RiskFactorDef]
+    risk_high_when_at_least: int
+    derived: dict[str, DerivedFact]
+    rules: tuple[RuleDef, ...]
+    card_groups: tuple[str, ...]
+    cards: dict[str, CardKind]
+    card_service: Mapping[str, str]
+    detail_texts: Mapping[str, Any]
+    taper: Any  # cds.taper.params.TaperParams
+    fact_fields: dict[str, FactField]
+    unit_aliases: dict[str, str]  # lower-cased spelling -> UCUM unit
+    unit_conversions: tuple[tuple[str, str, float, float, tuple[str, ...]], ...]
+    unitless_units: frozenset[str]
+    sig_words: Mapping[str, Any]
+    fingerprint: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # for the review sheet
+
+    def threshold(self, key: str) -> float:
+        return self.thresholds[key].value
+
+    @property
+    def threshold_values(self) -> dict[str, float]:
+        return {k: t.value for k, t in self.thresholds.items()}
+
+    def reference_url(self, ref: str) -> str:
+        return self.references[ref].url
+
+    def source_short(self, source: Source) -> str:
+        """A source as a card names it: 'Gablofen label', 'local policy'."""
+        if source.policy is not None:
+            return "local policy"
+        if source.terminology is not None:
+            return self.terminologies[source.terminology].title
+        return self.references[source.ref or ""].short
+
+    def source_text(self, source: Source) -> str:
+        """A source as one line of card or sheet text."""
+        if source.policy is not None:
+            return f"local policy: {source.policy}"
+        if source.terminology is not None:
+            title = self.terminologies[source.terminology].title
+            return f"{title} {source.code}" if source.code else title
+        reference = self.references[source.ref or ""]
+        return f"{reference.title}, {source.section}" if source.section else reference.title

@@ -1,0 +1,446 @@
+"""JSON Schemas of the files in rules/ and of a site override: shape, types and ranges.
+
+References between files (a code set named by a sign, a product named by the taper, a
+placeholder in a card text) are checked by the loader after these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TEXT = {"type": "string", "minLength": 1}
+_KEY = {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"}
+_NUMBER = {"type": "number"}
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+_COMPARE = {"enum": ["<", "<=", ">", ">="]}
+
+SOURCE: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "pattern": "^local policy: .{12,}"},
+        {"type": "object", "required": ["ref", "section"], "additionalProperties": False,
+         "properties": {"ref": _TEXT, "section": _TEXT}},
+        {"type": "object", "required": ["terminology"], "additionalProperties": False,
+         "properties": {"terminology": _TEXT, "code": _TEXT}},
+    ]
+}
+
+_CONDITIONS = {"type": "array", "minItems": 1}
+
+CODE = {
+    "type": "object",
+    "required": ["system", "code", "display", "status"],
+    "additionalProperties": False,
+    "properties": {
+        "system": _TEXT, "code": _TEXT, "display": _TEXT, "prefix": {"type": "boolean"},
+        "status": {"enum": ["verified", "unverified"]}, "verified_by": _TEXT, "note": _TEXT,
+    },
+    "allOf": [
+        {"if": {"properties": {"status": {"const": "verified"}}},
+         "then": {"required": ["verified_by"]}},
+        {"if": {"properties": {"status": {"const": "unverified"}}},
+         "then": {"required": ["note"]}},
+    ],
+}
+
+CODE_SET = {
+    "type": "object",
+    "required": ["about", "codes"],
+    "additionalProperties": False,
+    "properties": {
+        "about": _TEXT,
+        "codes": {"type": "array", "items": CODE},
+        "words": {"type": "array", "items": _TEXT},
+    },
+}
+
+SOURCES_FILE = {
+    "type": "object",
+    "required": ["references", "terminologies"],
+    "additionalProperties": False,
+    "properties": {
+        "references": {"type": "object", "minProperties": 1, "additionalProperties": {
+            "type": "object",
+            "required": ["kind", "short", "title", "url"],
+            "additionalProperties": False,
+            "properties": {
+                "kind": {"enum": ["label", "label-non-us", "paper"]},
+                "short": _TEXT, "title": _TEXT, "url": {"type": "string", "pattern": "^https://"},
+                "setid": {"type": "string", "pattern": "^[0-9a-f-]{36}$"},
+                "pmid": {"type": "string", "pattern": "^[0-9]+$"},
+                "doi": {"type": "string", "pattern": "^10\\.[0-9]{4,}/"},
+            },
+            "allOf": [
+                {"if": {"properties": {"kind": {"const": "label"}}},
+                 "then": {"required": ["setid"], "properties": {"url": {
+                     "pattern": "^https://dailymed\\.nlm\\.nih\\.gov/dailymed/drugInfo\\.cfm"
+                                "\\?setid=[0-9a-f-]{36}$"}}}},
+                {"if": {"properties": {"kind": {"const": "paper"}}},
+                 "then": {"anyOf": [{"required": ["pmid"]}, {"required": ["doi"]}]}},
+            ],
+        }},
+        "terminologies": {"type": "object", "minProperties": 1, "additionalProperties": {
+            "type": "object",
+            "required": ["kind", "title", "system", "code_page"],
+            "additionalProperties": False,
+            "properties": {"kind": {"const": "terminology"}, "title": _TEXT, "system": _TEXT,
+                           "code_page": _TEXT},
+        }},
+    },
+}
+
+TERMINOLOGY_FILE = {
+    "type": "object",
+    "required": ["code_sets", "solid_dose_units", "timing_codes", "stop_reasons",
+                 "order_categories", "units", "sig_words"],
+    "additionalProperties": False,
+    "properties": {
+        "code_sets": {"type": "object", "minProperties": 1, "additionalProperties": CODE_SET},
+        "solid_dose_units": {"type": "object", "required": ["units", "source"],
+                             "additionalProperties": False,
+                             "properties": {"units": {"type": "array", "items": {"type": "string"}},
+                                            "source": SOURCE}},
+        "timing_codes": {"type": "object", "required": ["system", "per_day", "source"],
+                         "additionalProperties": False,
+                         "properties": {"system": _TEXT, "source": SOURCE, "per_day": {
+                             "type": "object", "additionalProperties": _POSITIVE}}},
+        "stop_reasons": {"type": "object", "required": ["system", "meanings", "words", "source"],
+                         "additionalProperties": False,
+                         "properties": {"system": _TEXT, "source": SOURCE,
+                                        "meanings": {"type": "object",
+                                                     "additionalProperties": _TEXT},
+                                        "words": {"type": "object", "additionalProperties": {
+                                            "type": "array", "items": _TEXT}}}},
+        "order_categories": {"type": "object",
+                             "required": ["system", "inpatient", "continuing", "source"],
+                             "additionalProperties": False,
+                             "properties": {"system": _TEXT, "source": SOURCE,
+                                            "inpatient": {"type": "array", "items": _TEXT},
+                                            "continuing": {"type": "array", "items": _TEXT}}},
+        "sig_words": {"type": "object",
+                      "required": ["numbers", "per_day", "as_needed", "up_to", "single_dose",
+                                   "source"],
+                      "additionalProperties": False,
+                      "properties": {
+                          "numbers": {"type": "object", "additionalProperties": _POSITIVE},
+                          "per_day": {"type": "object", "additionalProperties": _POSITIVE},
+                          "as_needed": {"type": "array", "items": _TEXT},
+                          "up_to": {"type": "array", "items": _TEXT},
+                          "single_dose": {"type": "array", "items": _TEXT},
+                          "source": SOURCE}},
+        "units": {"type": "object", "required": ["aliases", "conversions", "unitless_means",
+                                                 "source"],
+                  "additionalProperties": False,
+                  "properties": {
+                      "aliases": {"type": "object", "additionalProperties": {
+                          "type": "array", "items": {"type": "string"}}},
+                      "unitless_means": {"type": "array", "items": _TEXT},
+                      "conversions": {"type": "array", "items": {
+                          "type": "object", "required": ["from", "to", "factor"],
+                          "additionalProperties": False,
+                          "properties": {"from": _TEXT, "to": _TEXT, "factor": _NUMBER,
+                                         "offset": _NUMBER,
+                                         "for": {"type": "array", "items": _TEXT}}}},
+                      "source": SOURCE}},
+    },
+}
+
+PRODUCT_CODE = {
+    "type": "object",
+    "required": ["system", "code", "status"],
+    "additionalProperties": False,
+    "properties": {
+        "system": _TEXT, "code": {"type": "string", "pattern": "^[0-9]+$"},
+        "status": {"enum": ["verified", "strength-confirmed", "inferred", "unverified"]},
+        "verified_by": _TEXT, "note": _TEXT,
+    },
+    "allOf": [
+        {"if": {"properties": {"status": {"const": "unverified"}}},
+         "then": {"required": ["note"]}, "else": {"required": ["verified_by"]}},
+    ],
+}
+
+PRODUCTS_FILE = {
+    "type": "object",
+    "required": ["products", "text_recognition"],
+    "additionalProperties": False,
+    "properties": {
+        "products": {"type": "array", "minItems": 1, "items": {
+            "type": "object",
+            "required": ["id", "name", "form", "route", "codes", "source"],
+            "additionalProperties": False,
+            "properties": {
+                "id": _KEY, "name": _TEXT,
+                "form": {"enum": ["tablet", "solution", "suspension", "granules", "injection"]},
+                "route": {"enum": ["oral", "intrathecal"]},
+                "strength_mg": _POSITIVE,
+                "packet_strengths_mg": {"type": "array", "minItems": 1, "items": _POSITIVE},
+                "concentration_mg_per_ml": _POSITIVE,
+                "concentration_mcg_per_ml": _POSITIVE,
+                "names": {"type": "array", "items": _TEXT},
+                "codes": {"type": "array", "items": PRODUCT_CODE},
+                "source": SOURCE,
+            },
+        }},
+        "text_recognition": {
+            "type": "object",
+            "required": ["baclofen_names", "intrathecal_words", "form_words", "source"],
+            "additionalProperties": False,
+            "properties": {
+                "baclofen_names": {"type": "array", "minItems": 1, "items": _TEXT},
+                "intrathecal_words": {"type": "array", "minItems": 1, "items": _TEXT},
+                "form_words": {"type": "object", "additionalProperties": {
+                    "type": "array", "items": _TEXT}},
+                "source": SOURCE,
+            },
+        },
+    },
+}
+
+THRESHOLDS_FILE = {
+    "type": "object",
+    "required": ["thresholds"],
+    "additionalProperties": False,
+    "properties": {"thresholds": {"type": "object", "minProperties": 1, "additionalProperties": {
+        "type": "object",
+        "required": ["value", "unit", "type", "source"],
+        "additionalProperties": False,
+        "properties": {
+            "value": _NUMBER, "unit": {"type": "string"},
+            "type": {"enum": ["number", "integer"]}, "min": _NUMBER, "max": _NUMBER,
+            "overridable": {"type": "boolean"}, "source": SOURCE,
+        },
+        "if": {"not": {"properties": {"overridable": {"const": False}}}},
+        "then": {"required": ["min", "max"]},
+    }}},
+}
+
+_READING = {
+    "type": "object",
+    "required": ["observation", "unit", "compare", "threshold"],
+    "additionalProperties": False,
+    "properties": {"observation": _TEXT, "unit": {"type": "string"}, "compare": _COMPARE,
+                   "threshold": _TEXT, "fetch_with": _TEXT},
+}
+
+SIGNS_FILE = {
+    "type": "object",
+    "required": ["signs"],
+    "additionalProperties": False,
+    "properties": {"signs": {"type": "object", "minProperties": 1, "additionalProperties": {
+        "type": "object",
+        "required": ["label", "points_to", "severity", "source"],
+        "additionalProperties": False,
+        "anyOf": [{"required": ["readings"]}, {"required": ["recorded_as"]}],
+        "properties": {
+            "label": _TEXT, "points_to": {"enum": ["withdrawal", "toxicity", "either"]},
+            "severity": {"oneOf": [
+                {"enum": ["severe", "early"]},
+                {"type": "object", "required": ["oral", "intrathecal"],
+                 "additionalProperties": False,
+                 "properties": {"oral": {"enum": ["severe", "early"]},
+                                "intrathecal": {"enum": ["severe", "early"]}}}]},
+            "readings": {"type": "array", "minItems": 1, "items": _READING},
+            "recorded_as": _TEXT,
+            "supersedes": {"type": "array", "items": _TEXT},
+            "source": SOURCE,
+        },
+    }}},
+}
+
+_FINDER = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "condition": _TEXT, "observation": _TEXT, "allergy": _TEXT,
+        "patient": {"enum": ["deceased"]},
+        "unit": {"type": "string"}, "compare": _COMPARE, "threshold": _TEXT,
+        "answer_in": _TEXT, "value_after_now": {"type": "boolean"},
+        "within_days": _POSITIVE, "latest": {"type": "boolean"}, "only_without": _TEXT,
+        "recent": {"type": "boolean"},
+    },
+    "oneOf": [{"required": ["condition"]}, {"required": ["observation"]},
+              {"required": ["allergy"]}, {"required": ["patient"]}],
+    "dependentRequired": {"compare": ["threshold", "unit"], "threshold": ["compare"]},
+}
+
+PATIENT_FILE = {
+    "type": "object",
+    "required": ["facts"],
+    "additionalProperties": False,
+    "properties": {"facts": {"type": "object", "additionalProperties": {
+        "type": "object",
+        "required": ["label", "found_by", "source"],
+        "additionalProperties": False,
+        "properties": {"label": _TEXT, "source": SOURCE,
+                       "found_by": {"type": "array", "minItems": 1, "items": _FINDER}},
+    }}},
+}
+
+RISK_FILE = {
+    "type": "object",
+    "required": ["combine", "factors"],
+    "additionalProperties": False,
+    "properties": {
+        "combine": {"type": "object", "required": ["high_when_at_least", "source"],
+                    "additionalProperties": False,
+                    "properties": {"high_when_at_least": {"type": "integer", "minimum": 1},
+                                   "source": SOURCE}},
+        "factors": {"type": "object", "additionalProperties": {
+            "type": "object",
+            "required": ["label", "source"],
+            "additionalProperties": False,
+            "oneOf": [{"required": ["when", "evidence"]}, {"required": ["condition"]}],
+            "properties": {
+                "label": _TEXT, "source": SOURCE, "when": _CONDITIONS, "evidence": _TEXT,
+                "replaces": {"type": "array", "items": _TEXT},
+                "condition": {"type": "object", "required": ["codes"],
+                              "additionalProperties": False,
+                              "properties": {"codes": {"type": "array", "items": CODE},
+                                             "words": {"type": "array", "items": _TEXT}}},
+            },
+        }},
+    },
+}
+
+RULES_FILE = {
+    "type": "object",
+    "required": ["derived", "rules"],
+    "additionalProperties": False,
+    "properties": {
+        "derived": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["when", "source"], "additionalProperties": False,
+            "properties": {"when": _CONDITIONS, "source": SOURCE}}},
+        "rules": {"type": "array", "minItems": 1, "items": {
+            "type": "object",
+            "required": ["id", "title", "when", "then", "source"],
+            "additionalProperties": False,
+            "properties": {"id": _KEY, "title": _TEXT, "when": _CONDITIONS, "then": _TEXT,
+                           "source": SOURCE},
+        }},
+    },
+}
+
+_VARIANTS = {"type": "array", "minItems": 1, "items": {
+    "type": "object", "required": ["text"], "additionalProperties": False,
+    "properties": {"text": _TEXT, "when": _CONDITIONS}}}
+
+CARDS_FILE = {
+    "type": "object",
+    "required": ["service", "groups", "detail", "kinds"],
+    "additionalProperties": False,
+    "properties": {
+        "service": {"type": "object", "required": ["label", "topic_system", "override_system"],
+                    "additionalProperties": False,
+                    "properties": {"label": _TEXT,
+                                   "topic_system": {"type": "string", "pattern": "^https://"},
+                                   "override_system": {"type": "string", "pattern": "^https://"}}},
+        "groups": {"type": "array", "minItems": 1, "items": _KEY},
+        "detail": {"type": "object"},
+        "kinds": {"type": "object", "minProperties": 1, "additionalProperties": {
+            "type": "object",
+            "required": ["indicator", "group", "priority", "topic", "references", "summary",
+                         "actions", "override_reasons"],
+            "properties": {
+                "indicator": {"enum": ["info", "warning", "critical"]},
+                "group": _KEY, "priority": {"type": "integer", "minimum": 0},
+                "topic": {"type": "object", "required": ["code", "display"],
+                          "additionalProperties": False,
+                          "properties": {"code": _TEXT, "display": _TEXT}},
+                "references": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["ref", "section"],
+                    "additionalProperties": False,
+                    "properties": {"ref": _TEXT, "section": _TEXT}}},
+                "summary": _VARIANTS, "actions": _VARIANTS,
+                "override_reasons": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["code", "display"],
+                    "additionalProperties": False,
+                    "properties": {"code": _KEY, "display": _TEXT}}},
+            },
+        }},
+    },
+}
+
+_STEP = {
+    "type": "object",
+    "required": ["max_step_mg_per_day", "interval_days", "source"],
+    "additionalProperties": False,
+    "properties": {
+        "max_step_mg_per_day": {"type": "number", "minimum": 1, "maximum": 100},
+        "interval_days": {"type": "integer", "minimum": 1, "maximum": 60},
+        "source": SOURCE,
+    },
+}
+
+
+def _valued(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["value", "source"], "additionalProperties": False,
+            "properties": {"value": schema, "source": SOURCE}}
+
+
+_CODING = {"type": "object", "required": ["system", "code", "display"],
+           "properties": {"system": {"type": "string", "pattern": "^https?://"},
+                          "code": _TEXT, "display": _TEXT, "source": SOURCE}}
+
+TAPER_FILE = {
+    "type": "object",
+    "required": ["minimum_duration_days", "steps", "minimum_reductions",
+                 "min_dose_per_administration_mg", "default_administrations_per_day",
+                 "liquid_measuring_increment_ml", "tablet_products", "granule_product",
+                 "tube_product", "tube_product_source", "unknown_product_unit_mg",
+                 "oral_route", "tube_route", "ingredient_coding", "ingredient_coding_source",
+                 "intrathecal_advice"],
+    "additionalProperties": False,
+    "properties": {
+        "minimum_duration_days": {
+            "type": "object", "required": ["standard", "high"], "additionalProperties": False,
+            "properties": {"standard": _valued({"type": "integer", "minimum": 7, "maximum": 365}),
+                           "high": _valued({"type": "integer", "minimum": 7, "maximum": 365})}},
+        "steps": {"type": "object", "required": ["standard", "high"], "additionalProperties": False,
+                  "properties": {"standard": _STEP, "high": _STEP}},
+        "minimum_reductions": _valued({"type": "integer", "minimum": 1, "maximum": 20}),
+        "min_dose_per_administration_mg": _valued(_POSITIVE),
+        "default_administrations_per_day": _valued({"type": "integer", "minimum": 1,
+                                                    "maximum": 6}),
+        "liquid_measuring_increment_ml": _valued({"type": "number", "exclusiveMinimum": 0,
+                                                  "maximum": 5}),
+        "tablet_products": {"type": "array", "minItems": 1, "items": _TEXT},
+        "granule_product": _TEXT,
+        "tube_product": _TEXT,
+        "tube_product_source": SOURCE,
+        "unknown_product_unit_mg": _valued(_POSITIVE),
+        "oral_route": _CODING,
+        "tube_route": _CODING,
+        "ingredient_coding": {"type": "array", "minItems": 1, "items": _CODING},
+        "ingredient_coding_source": SOURCE,
+        "intrathecal_advice": {"type": "object", "required": ["text", "source"],
+                               "additionalProperties": False,
+                               "properties": {"text": {"type": "string", "minLength": 20},
+                                              "source": SOURCE}},
+    },
+}
+
+OVERRIDE_FILE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "thresholds": {"type": "object", "additionalProperties": _NUMBER},
+        "taper": {"type": "object"},
+        "code_sets": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"codes": {"type": "array", "items": CODE},
+                           "words": {"type": "array", "items": _TEXT}}}},
+    },
+}
+
+FILES: dict[str, dict[str, Any]] = {
+    "sources.yaml": SOURCES_FILE,
+    "terminology.yaml": TERMINOLOGY_FILE,
+    "products.yaml": PRODUCTS_FILE,
+    "thresholds.yaml": THRESHOLDS_FILE,
+    "signs.yaml": SIGNS_FILE,
+    "patient.yaml": PATIENT_FILE,
+    "risk.yaml": RISK_FILE,
+    "rules.yaml": RULES_FILE,
+    "cards.yaml": CARDS_FILE,
+    "taper.yaml": TAPER_FILE,
+}
