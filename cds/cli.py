@@ -155,6 +155,7 @@ def cmd_feedback_report(args: argparse.Namespace) -> int:
 
 DELEGATED = {
     "keys": ("cds.auth.keys_cli", "run_keys_cli"),
+    "knowledge": ("cds.knowledge.cli", "run_knowledge_cli"),
     "taper": ("cds.taper.cli", "run_taper_cli"),
 }
 
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("keys", "generate a test key pair and sign client JWTs (integrators)"),
         ("taper", "print a supervised taper plan for a daily dose and product"),
+        ("knowledge", "check rules/ (and a site override) or write the review sheet"),
     ):
         sub.add_parser(name, help=help_text, add_help=False)
     return parser

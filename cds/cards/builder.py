@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from cds.cards.extension import EXTENSION_KEY
-from cds.cards.text import date_text, duration, fill, number, plain, summary
+from cds.cards.text import date_text, duration, fill, number, plain, summary, word
 from cds.facts.orders import Order
 from cds.facts.signs import Sign
 from cds.findings import Finding
@@ -82,11 +82,11 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     values["previous_dose_text"] = dose_text(subject.history.previous_level, unit, words)
     values["event_verb"] = words["event_verb"][event.kind]
     values["event_phrase"] = "" if event.kind == "none" else \
-        words["event_phrase"].format(event_verb=words["event_verb"][event.kind])
+        word(words["event_phrase"], event_verb=words["event_verb"][event.kind])
     if event.at is not None:
         ago = duration((now - event.at).total_seconds(), words["durations"])
         values["event_ago"] = ago
-        values["event_ago_short"] = words["ago"].format(duration=ago)
+        values["event_ago_short"] = word(words["ago"], duration=ago)
         values["event_date"] = date_text(event.at)
     else:
         values["event_ago"] = values["event_ago_short"] = words["unknown_time"]
@@ -102,7 +102,7 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     values["renal_evidence"] = subject.patient.evidence.get("renal_impairment", "")
     values["renal_dose_note"] = words["renal_dose_note"] if facts["renal_impairment"] else ""
     reason = words["stop_reasons"].get(event.stop_reason, words["stop_reasons"]["other"])
-    values["stop_reason_text"] = (words["stop_reason_with_text"].format(reason=reason,
+    values["stop_reason_text"] = (word(words["stop_reason_with_text"], reason=reason,
                                                                         text=event.stop_reason_text)
                                   if event.stop_reason_text else reason)
     values["high_interval"] = knowledge.taper.high.interval_days
@@ -119,12 +119,12 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     if event.kind == "omission":
         prn_max = sum(o.dose.as_needed_max or 0 for o in event.orders if o.dose.as_needed_only)
         if prn_max:
-            values["new_dose_suffix"] = words["new_dose_as_needed"].format(
+            values["new_dose_suffix"] = word(words["new_dose_as_needed"],
                 amount=dose_text(prn_max, unit, words))
     if prn is not None:
         values["prn_max_text"] = dose_text(prn.max_per_day, unit, words)
         use = "unknown" if prn.regular is None else "regular" if prn.regular else "sporadic"
-        values["prn_use_text"] = words["prn_use"][use].format(days=prn.days_given,
+        values["prn_use_text"] = word(words["prn_use"][use], days=prn.days_given,
                                                              window=prn.window_days)
     pump = subject.pump
     if pump is not None:
@@ -132,13 +132,13 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
         if pump.depletion_at is not None:
             seconds = (pump.depletion_at - now).total_seconds()
             template = words["depletion"]["past" if seconds <= 0 else "future"]
-            values["depletion_when"] = template.format(
+            values["depletion_when"] = word(template,
                 duration=duration(seconds, words["durations"]), date=date_text(pump.depletion_at))
         if pump.last_procedure_at is not None:
-            values["pump_procedure_ago"] = words["ago"].format(duration=duration(
+            values["pump_procedure_ago"] = word(words["ago"], duration=duration(
                 (now - pump.last_procedure_at).total_seconds(), words["durations"]))
     if subject.history.recent_increase_at is not None:
-        values["increase_ago"] = words["ago"].format(duration=duration(
+        values["increase_ago"] = word(words["ago"], duration=duration(
             (now - subject.history.recent_increase_at).total_seconds(), words["durations"]))
     weak = next((o for o in [*event.orders, *(s.order for s in subject.timeline.running())]
                  if o.recognition.weak), None)
@@ -188,7 +188,7 @@ def steps_text(finding: Finding, words: dict, unit: str) -> str:
     parts = []
     for j in recent:
         template = words["step_being_signed"] if j.step.draft else words["step"]
-        parts.append(template.format(before=number(j.step.before), after=number(j.step.after),
+        parts.append(word(template, before=number(j.step.before), after=number(j.step.after),
                                      unit=words["dose_units"].get(unit, unit),
                                      date=date_text(j.step.at)[:10]))
     return "; ".join(parts)
@@ -290,27 +290,28 @@ def order_line(order: Order, finding: Finding, knowledge: Knowledge, values: dic
     dose = order.dose
     unit = dose.unit
     if dose.as_needed_only:
-        amount = words["as_needed"].format(amount=dose_text(dose.as_needed_max, unit, words))
+        amount = word(words["as_needed"], amount=dose_text(dose.as_needed_max, unit, words))
     elif dose.known:
         amount = dose_text(dose.scheduled, unit, words)
         if dose.administrations_per_day and order.route == "oral":
             per_day = number(dose.administrations_per_day)
-            amount += ", " + words["frequency"].get(per_day, words["frequency"]["other"]).format(
+            amount += ", " + word(words["frequency"].get(per_day, words["frequency"]["other"]),
                 n=per_day)
     else:
-        amount = words["dose_unknown_reason"].format(reason=dose.unknown_reason or "?")
-    dates = [words["dates"]["authored"].format(date=date_text(order.start)[:10])
+        amount = word(words["dose_unknown_reason"], reason=dose.unknown_reason or "?")
+    dates = [word(words["dates"]["authored"], date=date_text(order.start)[:10])
              if order.start else words["dates"]["none"]]
     segment = next((s for s in finding.subject.timeline.segments if s.order is order), None)
     if segment is not None and segment.end is not None:
         key = "ended_estimated" if segment.end_estimated else (
             "ends" if segment.end > finding.assessed_at else "ended")
-        dates.append(words["dates"][key].format(date=date_text(segment.end)))
+        dates.append(word(words["dates"][key], date=date_text(segment.end)))
     if segment is not None and segment.held and segment.held_since is not None:
-        dates.append(words["dates"]["held"].format(date=date_text(segment.held_since)))
+        dates.append(word(words["dates"]["held"], date=date_text(segment.held_since)))
     if order.validity_end is not None and order.validity_end < finding.assessed_at \
             and order.status in ("active", "on-hold"):
-        dates.append(words["dates"]["validity_lapsed"].format(date=date_text(order.validity_end)[:10]))
+        lapsed = date_text(order.validity_end)[:10]
+        dates.append(word(words["dates"]["validity_lapsed"], date=lapsed))
     return fill(knowledge.detail_texts["order_line"], {
         "draft_word": words["order_word"]["draft" if order.is_draft else "record"],
         "status": order.status,

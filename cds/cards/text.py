@@ -64,6 +64,13 @@ def fill(template: str, values: Mapping[str, Any], markdown: bool = True) -> str
     return "".join(out)
 
 
+def word(template: str, **values: Any) -> str:
+    """A small word template of rules/cards.yaml (detail.words) with its values; a name it
+    does not know stays empty (the loader already refused formats and conversions)."""
+    return "".join(literal + ("" if name is None else str(values.get(name, "")))
+                   for literal, name, _spec, _conversion in _FORMATTER.parse(template))
+
+
 def summary(template: str, values: Mapping[str, Any]) -> str:
     text = " ".join(fill(template, values, markdown=False).split())
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "…"
@@ -86,13 +93,13 @@ def duration(seconds: float, words: Mapping[str, str]) -> str:
     hours = seconds / 3600
     days = hours / 24
     if hours < 1:
-        return words["minutes"].format(n=max(1, round(seconds / 60)))
+        return word(words["minutes"], n=max(1, round(seconds / 60)))
     if hours < 48:
-        return words["hours"].format(n=round(hours))
+        return word(words["hours"], n=round(hours))
     if days < 14:
-        return words["days"].format(n=round(days))
+        return word(words["days"], n=round(days))
     if days < 60:
-        return words["weeks"].format(n=round(days / 7))
+        return word(words["weeks"], n=round(days / 7))
     if days < 730:
-        return words["months"].format(n=round(days / 30.44))
-    return words["years"].format(n=round(days / 365.25))
+        return word(words["months"], n=round(days / 30.44))
+    return word(words["years"], n=round(days / 365.25))

@@ -22,7 +22,7 @@ import yaml
 
 from cds.cards.placeholders import PLACEHOLDERS
 from cds.facts.catalogue import CORE_FACTS
-from cds.knowledge import schemas
+from cds.knowledge import requirements, schemas
 from cds.knowledge.conditions import Condition, FactField, parse_conditions
 from cds.knowledge.errors import KnowledgeError
 from cds.knowledge.model import (
@@ -179,6 +179,7 @@ class _Builder:
         derived = self._derived()
         cards = self._cards()
         rules = self._rules(cards)
+        self._engine_needs(signs, patient_facts, cards)
         taper = self._taper(products)
         return Knowledge(
             references=self.references, terminologies=self.terminologies,
@@ -474,6 +475,10 @@ class _Builder:
             names = [name for _, name, spec, conv in _FORMATTER.parse(text) if name is not None]
         except ValueError as exc:
             raise KnowledgeError(where, f"malformed placeholder in '{text}' ({exc})") from None
+        for _, name, spec, conversion in _FORMATTER.parse(text):
+            if name is not None and (spec or conversion or name == ""):
+                raise KnowledgeError(where, f"placeholder '{{{name}}}' may not carry a format "
+                                            "or conversion; write {name} only")
         for name in names:
             if not (name in PLACEHOLDERS or name in self.fields or name in self.thresholds
                     or name in extra):
@@ -530,8 +535,9 @@ class _Builder:
                 raise KnowledgeError(f"{where}.group", f"no group '{c['group']}' in groups")
             for index, ref in enumerate(c["references"]):
                 self.source(ref, f"{where}.references[{index}]")
-            extras = {k: v for k, v in c.items() if k not in schemas.CARDS_FILE["properties"][
-                "kinds"]["additionalProperties"]["properties"]}
+            extras = {k: c[k] for k in ("dose_unknown", "taper_plan") if k in c}
+            if kind in requirements.CARD_KINDS[:1] and len(extras) < 2:
+                raise KnowledgeError(where, "the taper card needs dose_unknown and taper_plan")
             self._check_nested_texts(extras, where)
             if c["summary"][-1].get("when") is not None:
                 raise KnowledgeError(f"{where}.summary", "the last summary variant must have no "
@@ -595,6 +601,18 @@ class _Builder:
             raise KnowledgeError("cards.yaml: kinds", f"no rule gives the card kind(s) "
                                                       f"{', '.join(unused)}")
         return tuple(rules)
+
+    def _engine_needs(self, signs: Mapping, patient_facts: Mapping, cards: Mapping) -> None:
+        """Names the engine's Python reads (cds/knowledge/requirements.py) must exist."""
+        for what, needed, have, where in (
+                ("code set", requirements.CODE_SETS, self.code_sets, "terminology.yaml"),
+                ("threshold", requirements.THRESHOLDS, self.thresholds, "thresholds.yaml"),
+                ("sign", requirements.SIGNS, signs, "signs.yaml"),
+                ("patient fact", requirements.PATIENT_FACTS, patient_facts, "patient.yaml"),
+                ("card kind", requirements.CARD_KINDS, cards, "cards.yaml")):
+            for name in needed:
+                if name not in have:
+                    raise KnowledgeError(where, f"the {what} '{name}' is required by the engine")
 
     def _taper(self, products: Mapping[str, ProductEntry]) -> Any:
         from cds.taper.params import build_taper_params

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 _TEXT = {"type": "string", "minLength": 1}
+_ANY_TEXT = {"type": "string"}
 _KEY = {"type": "string", "pattern": "^[a-z][a-z0-9_-]*$"}
 _NUMBER = {"type": "number"}
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}
@@ -320,6 +321,11 @@ RULES_FILE = {
     },
 }
 
+def _strings(keys: list[str]) -> dict[str, Any]:
+    return {"type": "object", "required": keys, "additionalProperties": False,
+            "properties": {key: _TEXT for key in keys}}
+
+
 _VARIANTS = {"type": "array", "minItems": 1, "items": {
     "type": "object", "required": ["text"], "additionalProperties": False,
     "properties": {"text": _TEXT, "when": _CONDITIONS}}}
@@ -335,7 +341,7 @@ CARDS_FILE = {
                                    "topic_system": {"type": "string", "pattern": "^https://"},
                                    "override_system": {"type": "string", "pattern": "^https://"}}},
         "groups": {"type": "array", "minItems": 1, "items": _KEY},
-        "detail": {"type": "object"},
+        "detail": {"$ref": "#/$defs/detail"},
         "kinds": {"type": "object", "minProperties": 1, "additionalProperties": {
             "type": "object",
             "required": ["indicator", "group", "priority", "topic", "references", "summary",
@@ -355,9 +361,80 @@ CARDS_FILE = {
                     "type": "object", "required": ["code", "display"],
                     "additionalProperties": False,
                     "properties": {"code": _KEY, "display": _TEXT}}},
+                "dose_unknown": _TEXT,
+                "taper_plan": {
+                    "type": "object",
+                    "required": ["ends_at_target", "via_tube", "policy_note", "order_note",
+                                 "suggestions", "no_plan"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "ends_at_target": _TEXT, "via_tube": _TEXT, "policy_note": _TEXT,
+                        "order_note": _TEXT,
+                        "suggestions": _strings(["replace_stop", "replace_cut", "delete_stop",
+                                                 "delete_cut", "create", "keep", "keep_stop",
+                                                 "keep_cut"]),
+                        "no_plan": _strings(["dose_unknown", "planner_refused", "no_clock",
+                                             "cannot_replace"]),
+                    }},
             },
+            "additionalProperties": False,
         }},
     },
+    "$defs": {"detail": {
+        "type": "object",
+        "required": ["headings", "event", "ambiguity", "addition_above_max", "order_line",
+                     "earlier_line", "exposure_known", "exposure_unknown", "exposure_at_least",
+                     "prn_line", "weak_recognition", "sign_line", "risk_line", "no_risk_factor",
+                     "renal_line", "basis_line", "words"],
+        "additionalProperties": False,
+        "properties": {
+            "headings": _strings(["record", "severe_signs", "early_signs", "toxicity_signs",
+                                  "risk", "actions", "notes", "plan", "no_plan", "pump",
+                                  "basis"]),
+            "event": _VARIANTS,
+            **{key: _TEXT for key in ("ambiguity", "addition_above_max", "order_line",
+                                      "earlier_line", "exposure_known", "exposure_unknown",
+                                      "exposure_at_least", "prn_line", "weak_recognition",
+                                      "sign_line", "risk_line", "no_risk_factor", "renal_line",
+                                      "basis_line")},
+            "words": {
+                "type": "object",
+                "required": ["event_verb", "event_phrase", "ago", "in", "unknown_time",
+                             "estimated_suffix", "durations", "dose_units", "unknown_dose",
+                             "unknown_exposure", "order_word", "route_text", "dates",
+                             "frequency", "as_needed", "dose_unknown_reason", "step",
+                             "step_being_signed", "new_dose_as_needed", "prn_use",
+                             "renal_dose_note", "stop_reasons", "stop_reason_with_text",
+                             "depletion", "pump_basis", "risk_levels"],
+                "additionalProperties": False,
+                "properties": {
+                    "event_verb": _strings(["none", "stop", "hold", "cut", "fast-step",
+                                            "omission"]),
+                    **{key: _TEXT for key in ("event_phrase", "ago", "in", "unknown_time",
+                                              "estimated_suffix", "unknown_dose",
+                                              "unknown_exposure", "as_needed",
+                                              "dose_unknown_reason", "step", "step_being_signed",
+                                              "new_dose_as_needed", "renal_dose_note",
+                                              "stop_reason_with_text", "pump_basis")},
+                    "durations": _strings(["minutes", "hours", "days", "weeks", "months",
+                                           "years"]),
+                    "dose_units": _strings(["mg/d", "ug/d"]),
+                    "order_word": _strings(["draft", "record"]),
+                    "route_text": _strings(["oral", "intrathecal"]),
+                    "dates": _strings(["authored", "none", "ends", "ended", "ended_estimated",
+                                       "held", "validity_lapsed"]),
+                    "frequency": {"type": "object", "required": ["other"],
+                                  "additionalProperties": _TEXT},
+                    "prn_use": _strings(["regular", "sporadic", "unknown"]),
+                    "stop_reasons": _strings(["none", "serious-reaction", "toxicity",
+                                              "intolerance", "duplicate", "interruption",
+                                              "pregnancy", "other"]),
+                    "depletion": _strings(["past", "future"]),
+                    "risk_levels": _strings(["high", "standard"]),
+                },
+            },
+        },
+    }},
 }
 
 _STEP = {

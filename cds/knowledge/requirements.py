@@ -1,0 +1,33 @@
+"""Names in rules/ that the engine's Python reads directly.
+
+The interpreter has to name a few things: the code sets recognition and the pump reader
+match against, the thresholds the timeline and windows use, the signs that forbid advice
+to give baclofen or sedatives, the patient facts that change a card's plan. The loader
+refuses rules/ without any of them, so removing one can never fail a request; a test
+keeps this list in step with the code (tests/unit/test_knowledge.py).
+"""
+
+from __future__ import annotations
+
+CODE_SETS = (
+    "baclofen_ingredient", "route_intrathecal", "route_oral", "route_enteral_tube",  # recognition
+    "pump_device", "pump_procedure", "pump_refill", "pump_reservoir_volume", "pump_alarm",
+    "pump_reading_normal", "pump_battery", "pump_battery_low", "pump_daily_dose",
+    "pump_margin",  # cds/facts/pump.py
+)
+THRESHOLDS = (
+    "lookback_days", "recent_sign_hours", "max_course_gap_days", "reference_window_days",
+    "replacement_gap_hours", "taper_step_gap_max_days", "large_cut_fraction",
+    "taper_final_max_mg_per_day", "recent_increase_days", "recent_restart_days",
+    "administration_continues_hours", "prn_use_window_days", "prn_regular_use_fraction",
+    "intrathecal_large_cut_fraction", "intrathecal_step_interval_days",
+    "pump_low_reservoir_margin_ml", "pump_refill_warning_days", "pump_procedure_recent_hours",
+    "label_max_mg_per_day", "min_exposure_days",
+)
+# Signs whose presence removes advice to give baclofen or sedatives (cds/facts/subjects.py).
+SIGNS = ("depressed_consciousness", "respiratory_depression", "hypoxaemia",
+         "altered_mental_status")
+# Patient facts a card's plan or wording depends on (cds/cards, cds/taper/proposal.py).
+PATIENT_FACTS = ("renal_impairment", "swallowing_problem", "comfort_care")
+# Card kinds with engine-built parts (the taper plan; headline sign order; thresholds shown).
+CARD_KINDS = ("supervised-taper", "possible-toxicity", "intrathecal-stop")
