@@ -315,18 +315,9 @@ def quantity(value: float, unit: str, code: str | None = None) -> dict:
     return {"value": value, "unit": unit, "system": UCUM, "code": code or unit}
 
 
-def bundle(*resources: dict) -> dict:
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": r} for r in resources]}
-
-
 def as_draft(resource: dict, status: str = "draft") -> dict:
     """A draft order (context.draftOrders) of the same shape."""
     return {**resource, "status": status}
-
-
-def with_meta(resource: dict, last_updated: datetime) -> dict:
-    return {**resource, "meta": {"lastUpdated": iso(last_updated)}}
 
 
 def drop_keys(resource: dict, *keys: str) -> dict[str, Any]:

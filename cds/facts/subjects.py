@@ -128,7 +128,8 @@ class FactExtractor:
             pump = self.pumps.read(resources, given, dose, conc, now)
         # Risk first (it sets the taper policy the steps are judged by), from the dose held
         # before any change and the exposure so far.
-        provisional = self._base_facts(route, hook, timeline, RouteEvent("none"), now, patient)
+        provisional = self._base_facts(route, hook, timeline, RouteEvent("none"), now, patient,
+                                       encounter_ref)
         provisional_risk = self.patient.risk_factors(provisional, patient)
         risk = "high" if len(provisional_risk) >= k.risk_high_when_at_least else "standard"
         history = route_history(timeline, hook, k, risk)
@@ -140,7 +141,7 @@ class FactExtractor:
             if missed is not None:
                 history.event = missed
         event = history.event
-        facts = self._base_facts(route, hook, timeline, event, now, patient)
+        facts = self._base_facts(route, hook, timeline, event, now, patient, encounter_ref)
         if not timeline.segments and not (pump and pump.known):
             return None
         risk_factors = self.patient.risk_factors(facts, patient)
@@ -155,14 +156,6 @@ class FactExtractor:
         facts.update({f.key: True for f in risk_factors})
         facts["risk_high"] = len(risk_factors) >= k.risk_high_when_at_least
         facts["risk_factor_count"] = len(risk_factors)
-        if subject.course_start is not None:
-            facts["exposure_days"] = round(max(0.0, days_between(subject.course_start,
-                                                                  event.at or now)), 1)
-            # A course that begins with an open-ended hospital order began earlier: the
-            # order's date is a lower bound, never read as a short course.
-            first = subject.course[0]
-            facts["exposure_known"] = not (self.orders.is_inpatient(first, encounter_ref)
-                                           and first.planned_end is None)
         facts["taper_in_progress"] = history.taper_in_progress
         facts["ordered_in_encounter"] = any(
             self.orders.is_inpatient(s.order, encounter_ref) and s.active_at(now)
@@ -182,7 +175,8 @@ class FactExtractor:
         return subject
 
     def _base_facts(self, route: str, hook: str, timeline: Timeline, event: RouteEvent,
-                    now: datetime, patient: PatientFacts) -> dict[str, Any]:
+                    now: datetime, patient: PatientFacts, encounter_ref: str | None
+                    ) -> dict[str, Any]:
         k = self.knowledge
         facts: dict[str, Any] = {f.name: _empty(f.kind, f.choices)
                                  for f in k.fact_fields.values()}
@@ -213,6 +207,13 @@ class FactExtractor:
         })
         if event.kind == "hold" or (event.kind == "none" and timeline.held_segments()):
             facts["on_baclofen"] = False
+        course, start = _course(timeline, event.at or now, self.knowledge)
+        if start is not None:
+            facts["exposure_days"] = round(max(0.0, days_between(start, event.at or now)), 1)
+            # A course that begins with an open-ended hospital order began earlier: the
+            # order's date is a lower bound, never read as a short course.
+            facts["exposure_known"] = not (self.orders.is_inpatient(course[0], encounter_ref)
+                                           and course[0].planned_end is None)
         return facts
 
     def _windows(self, route: str, hook: str, timeline: Timeline, history: RouteHistory,

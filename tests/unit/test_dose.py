@@ -335,8 +335,9 @@ def test_malformed_or_missing_is_unknown_with_a_reason(dosages: Any) -> None:
 
 
 @pytest.mark.parametrize(("q", "days"), [
-    ({"value": 1, "code": "d"}, 1), ({"value": 24, "code": "h"}, 1), ({"value": 1, "unit": "wk"}, 7),
-    ({"code": "d"}, 1), ({"value": 0, "code": "d"}, None), ({"value": 1, "code": "x"}, None),
+    ({"value": 1, "code": "d"}, 1), ({"value": 24, "code": "h"}, 1),
+    ({"value": 1, "unit": "wk"}, 7), ({"code": "d"}, 1), ({"value": 0, "code": "d"}, None),
+    ({"value": 1, "code": "x"}, None),
 ])
 def test_duration_days(q: dict, days: float | None) -> None:
     assert duration_days(q) == (pytest.approx(days) if days else None)

@@ -137,3 +137,25 @@ def test_epic_sig_with_spelled_out_count(text: str, per_day: float) -> None:
 def test_split_dose_sig_is_not_read_as_its_first_part() -> None:
     read = sig("10 mg every morning and 20 mg at bedtime")
     assert read.per_day is None or (read.amount or 0) * read.per_day == 30
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a leading-dot decimal ('.5 tab bid') is read as 5 tablets: ten times the dose"))
+def test_leading_dot_decimal_is_not_read_as_a_whole_number() -> None:
+    read = sig("take .5 tab bid")
+    assert read.amount in (None, 0.5)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: '2 x 10 mg tid' (two 10 mg tablets a dose) is read as 10 mg a dose: half the dose"))
+def test_count_times_strength_per_dose() -> None:
+    read = sig("2 x 10 mg tid")
+    assert read.amount is None or read.amount == 20
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a scheduled dose with an extra as-needed dose ('10 mg tid and 5 mg prn') is read as "
+    "as-needed only, so the scheduled 30 mg/day is no daily exposure"))
+def test_scheduled_sig_with_an_extra_as_needed_dose_stays_scheduled() -> None:
+    read = sig("10 mg tid and 5 mg prn")
+    assert not read.as_needed or read.per_day is None

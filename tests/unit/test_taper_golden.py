@@ -6,14 +6,14 @@ from datetime import date
 
 import pytest
 
+from cds.knowledge import load_knowledge
 from cds.taper.fhir import taper_medication_request
-from cds.taper.params import load_taper_params
 from cds.taper.planner import TaperPlan, plan_taper
 from cds.taper.products import find_product
 from cds.taper.render import plan_markdown
 from cds.taper.suggestions import build_taper_suggestions
 
-PARAMS = load_taper_params()
+PARAMS = load_knowledge().taper
 START = date.today()
 
 

@@ -9,14 +9,14 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from cds.knowledge import load_knowledge
 from cds.product import Product
 from cds.taper.fhir import taper_medication_request
-from cds.taper.params import TaperParamsError, load_taper_params, taper_risk
 from cds.taper.planner import IntrathecalNoOralPlan, TaperPlan, plan_taper
 from cds.taper.products import delivery_for, find_product
 from cds.taper.suggestions import build_taper_suggestions
 
-PARAMS = load_taper_params()
+PARAMS = load_knowledge().taper
 TODAY = date.today()
 EPS = 1e-6
 
@@ -133,10 +133,6 @@ def test_high_risk_is_slower_and_longer():
     assert high.duration_days >= PARAMS.high.min_duration_days
 
 
-def test_dose_above_policy_threshold_is_planned_as_high_risk():
-    plan = plan_taper(150, find_product("tablet", PARAMS), 3, "standard", TODAY, PARAMS)
-    assert plan.risk == "high"
-    assert any("above the labelled 80 mg/day maximum" in w for w in plan.warnings)
 
 
 def test_unknown_product_is_planned_in_mg_and_says_so():
@@ -187,16 +183,4 @@ def test_tablet_amounts_use_fewest_whole_tablets():
     assert not tablets.is_deliverable(7.5)
 
 
-def test_risk_from_known_factors():
-    assert taper_risk(40, 30, False, PARAMS) == "standard"
-    assert taper_risk(40, 400, False, PARAMS) == "high"
-    assert taper_risk(40, None, True, PARAMS) == "high"
-    assert taper_risk(120, None, False, PARAMS) == "high"
 
-
-def test_bad_parameter_file_fails_with_the_location(tmp_path):
-    text = (load_taper_params.__globals__["_DEFAULT_PATH"]).read_text(encoding="utf-8")
-    broken = tmp_path / "taper.yaml"
-    broken.write_text(text.replace("interval_days: 3", "interval_days: 0"), encoding="utf-8")
-    with pytest.raises(TaperParamsError, match=r"steps\.standard\.interval_days"):
-        load_taper_params(broken)
