@@ -268,9 +268,6 @@ def test_intrathecal_order_read_whole() -> None:
     assert read.scheduled == 350 and read.unit == "ug/d"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a free-text intrathecal rate ('400 mcg/day continuous') is not read: the sig "
-    "grammar gives the amount but no frequency, so the pump's daily dose is unknown"))
 @pytest.mark.parametrize("text", ["400 mcg/day continuous", "250 mcg per day"])
 def test_intrathecal_rate_from_the_sig(text: str) -> None:
     assert dose_of([sig_dosage(text)], PUMP_2000).scheduled == pytest.approx(

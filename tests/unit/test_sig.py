@@ -113,15 +113,18 @@ def test_unreadable_sigs_stay_unknown(text: str) -> None:
     assert (read.amount, read.unit, read.per_day, read.max_per_day_mg) == (None,) * 4
 
 
-@pytest.mark.parametrize("text", ["10 mg PO once only", "5 mg x1", "10 mg per day"])
+@pytest.mark.parametrize("text", ["10 mg PO once only", "5 mg x1", "10 mg by mouth"])
 def test_no_frequency_is_not_guessed(text: str) -> None:
     assert sig(text).per_day is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Epic-style sig '3 (three) times daily' is read as once daily: the '(three)' "
-    "breaks the 'N times daily' pattern and the bare word 'daily' wins (30 mg/day read as "
-    "10 mg/day)"))
+@pytest.mark.parametrize(("text", "per_day_total"), [
+    ("10 mg per day", 10), ("30 mg/day in divided doses", 30), ("400 mcg/day continuous", 400)])
+def test_a_stated_daily_total_is_read_as_one_amount_a_day(text: str, per_day_total: float) -> None:
+    read = sig(text)
+    assert read.per_day == 1 and read.amount == per_day_total
+
+
 @pytest.mark.parametrize(("text", "per_day"), [
     ("Take 1 tablet (10 mg total) by mouth 3 (three) times daily.", 3),
     ("Take 2 tablets (20 mg total) by mouth 4 (four) times daily.", 4),
@@ -131,31 +134,21 @@ def test_epic_sig_with_spelled_out_count(text: str, per_day: float) -> None:
     assert sig(text).per_day == per_day
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a split-dose sig ('10 mg every morning and 20 mg at bedtime') is read as 10 mg "
-    "once daily (10 mg/day) instead of 30 mg/day or unknown"))
 def test_split_dose_sig_is_not_read_as_its_first_part() -> None:
     read = sig("10 mg every morning and 20 mg at bedtime")
     assert read.per_day is None or (read.amount or 0) * read.per_day == 30
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a leading-dot decimal ('.5 tab bid') is read as 5 tablets: ten times the dose"))
 def test_leading_dot_decimal_is_not_read_as_a_whole_number() -> None:
     read = sig("take .5 tab bid")
     assert read.amount in (None, 0.5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: '2 x 10 mg tid' (two 10 mg tablets a dose) is read as 10 mg a dose: half the dose"))
 def test_count_times_strength_per_dose() -> None:
     read = sig("2 x 10 mg tid")
     assert read.amount is None or read.amount == 20
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a scheduled dose with an extra as-needed dose ('10 mg tid and 5 mg prn') is read as "
-    "as-needed only, so the scheduled 30 mg/day is no daily exposure"))
 def test_scheduled_sig_with_an_extra_as_needed_dose_stays_scheduled() -> None:
     read = sig("10 mg tid and 5 mg prn")
     assert not read.as_needed or read.per_day is None
