@@ -2,7 +2,8 @@
 
 Every rule of rules.yaml that fired names a card kind (or `no-cards`, which silences the
 patient). A subject gets at most one card per card group: the kind with the lowest
-priority number among those that fired. Order: most urgent first.
+priority number among those that fired. A kind that is `not_beside` an indicator is left
+out when the same subject gets a card with that indicator. Order: most urgent first.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def build_findings(firings: list[RuleFiring], facts: CallFacts, knowledge: Knowl
             current = chosen.get(kind.group)
             if current is None or kind.priority < current.priority:
                 chosen[kind.group] = kind
+        shown = {kind.indicator for kind in chosen.values()}
         for kind in chosen.values():
+            if kind.not_beside & (shown - {kind.indicator}):
+                continue
             findings.append(Finding(kind, subjects[subject_id], sorted(kinds[kind.kind]),
                                     facts.patient_ref, facts.now))
     return sorted(findings, key=lambda f: (_INDICATOR_ORDER[f.kind.indicator], f.kind.priority,

@@ -68,7 +68,10 @@ class Recogniser:
                               key=lambda item: -len(item[0]))
         words = knowledge.text_recognition
         self.baclofen_names = tuple(w.lower() for w in words["baclofen_names"])
-        self.intrathecal_words = tuple(w.lower() for w in words["intrathecal_words"])
+        # Product words (vial, mcg/mL, ITB) and route words (intraspinal, via pump) alike.
+        self.intrathecal_words = tuple(dict.fromkeys(
+            w.lower().strip() for w in [*words["intrathecal_words"],
+                                        *knowledge.code_sets["route_intrathecal"].words]))
         self.form_words = {form: tuple(w.lower() for w in ws)
                            for form, ws in words["form_words"].items()}
         self.ingredient = knowledge.code_sets["baclofen_ingredient"]
@@ -103,6 +106,7 @@ class Recogniser:
                    ) -> Recognition | None:
         found = None
         via = ""
+        medication = None
         concept = holder.get("medicationCodeableConcept")
         if isinstance(concept, Mapping):
             found = self._from_concept(concept)
@@ -118,7 +122,7 @@ class Recogniser:
         if found is None:
             return None
         product, path = found
-        return self._with_route(product, path + via, holder, pump_on_record)
+        return self._with_route(product, path + via, holder, medication, pump_on_record)
 
     def _from_concept(self, concept: Mapping) -> tuple[Product, str] | None:
         codings = [c for c in concept.get("coding") or [] if isinstance(c, Mapping)]
@@ -177,19 +181,25 @@ class Recogniser:
                 return form
         return None
 
-    def _with_route(self, product: Product, path: str, holder: Mapping, pump_on_record: bool
-                    ) -> Recognition:
+    def _with_route(self, product: Product, path: str, holder: Mapping,
+                    medication: Mapping | None, pump_on_record: bool) -> Recognition:
         if product.route == "intrathecal" or product.form == "injection":
             strong = path.startswith(PATH_PRODUCT_CODE)
             return Recognition(replace(product, route="intrathecal", form="injection"), path,
                                "product code" if strong else "product text", not strong)
         coded = self._coded_route(holder)
+        if coded == "intrathecal":
+            return Recognition(replace(product, route="intrathecal"), path, "coded route", False)
+        text = " ".join((_all_text(holder), _medication_text(medication)))
+        if _has_word(text, self.intrathecal_words) or _doses_in_micrograms(holder):
+            # Intrathecal words beat a coded oral route: the pump product read as oral would
+            # get the oral taper card, the safe reading is the one with the shorter clock.
+            evidence = ("the order's words, though its coded route is by mouth or tube"
+                        if coded else "the order's words")
+            return Recognition(replace(product, route="intrathecal", form="injection"), path,
+                               evidence, True)
         if coded is not None:
             return Recognition(replace(product, route=coded), path, "coded route", False)
-        text = _all_text(holder)
-        if _has_word(text, self.intrathecal_words) or _doses_in_micrograms(holder):
-            return Recognition(replace(product, route="intrathecal", form="injection"), path,
-                               "the order's words", True)
         if product.route == "oral" or product.form in ("tablet", "solution", "suspension",
                                                          "granules"):
             return Recognition(replace(product, route="oral"), path, "product form", False)
@@ -274,9 +284,22 @@ def mass_in_mg(value: float | None, unit: str) -> float | None:
 
 
 def _has_word(text: str, words: tuple[str, ...]) -> bool:
+    """A word of `words` in `text`, also glued to a number ('2000mcg/mL') and with a plural
+    or adverb ending ('vials', 'intrathecally'). `text` is lower case."""
     if not text:
         return False
-    return any(re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text) for word in words)
+    return any(re.search(rf"(?<![a-z]){re.escape(word)}(?:s|es|ly)?(?![a-z0-9])", text)
+               for word in words)
+
+
+def _medication_text(medication: Mapping | None) -> str:
+    if not isinstance(medication, Mapping):
+        return ""
+    parts = [concept_text(medication.get("code")), concept_text(medication.get("form"))]
+    for ingredient in medication.get("ingredient") or []:
+        if isinstance(ingredient, Mapping):
+            parts.append(concept_text(ingredient.get("itemCodeableConcept")))
+    return " ".join(p for p in parts if p)
 
 
 def _all_text(holder: Mapping) -> str:

@@ -549,7 +549,7 @@ class _Builder:
                 summary=self.variants(c["summary"], f"{where}.summary"),
                 actions=self.variants(c["actions"], f"{where}.actions"),
                 override_reasons=tuple(dict(r) for r in c["override_reasons"]),
-                texts=extras)
+                not_beside=frozenset(c.get("not_beside", ())), texts=extras)
         return cards
 
     def _check_nested_texts(self, node: Any, where: str) -> None:

@@ -260,6 +260,8 @@ class CardKind:
     summary: tuple[Variant, ...]
     actions: tuple[Variant, ...]
     override_reasons: tuple[Mapping[str, str], ...]
+    # Indicators of other cards about the same baclofen that make this card redundant.
+    not_beside: frozenset[str] = frozenset()
     texts: Mapping[str, Any] = field(default_factory=dict)  # kind-specific extra wording
 
 

@@ -101,7 +101,9 @@ def review_markdown(knowledge: Knowledge) -> str:
     s.heading("Card kinds and every sentence they show")
     for kind in sorted(k.cards.values(), key=lambda c: (c.group, c.priority)):
         s.add(f"### {kind.kind}", "",
-              f"Indicator **{kind.indicator}**, group `{kind.group}`, priority {kind.priority}; "
+              f"Indicator **{kind.indicator}**, group `{kind.group}`, priority {kind.priority}"
+              + (f", left out beside {', '.join(sorted(kind.not_beside))} cards"
+                 if kind.not_beside else "") + "; "
               f"topic `{kind.topic['code']}` ({kind.topic['display']}).", "",
               "Sources: " + "; ".join(f"[{k.references[r].short}]({k.references[r].url}), {sec}"
                                       for r, sec in kind.references), "")

@@ -349,6 +349,8 @@ CARDS_FILE = {
             "properties": {
                 "indicator": {"enum": ["info", "warning", "critical"]},
                 "group": _KEY, "priority": {"type": "integer", "minimum": 0},
+                "not_beside": {"type": "array", "uniqueItems": True,
+                               "items": {"enum": ["info", "warning", "critical"]}},
                 "topic": {"type": "object", "required": ["code", "display"],
                           "additionalProperties": False,
                           "properties": {"code": _TEXT, "display": _TEXT}},

@@ -316,10 +316,6 @@ def test_form_words_and_brands_win_over_a_coded_oral_route(text: str) -> None:
     assert by_text(text, dosages=[{"route": route(ROUTE_ORAL)}]).product.route == "intrathecal"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a coded oral (or tube) route wins over intrathecal words that are not form words "
-    "(mcg/mL, ITB, it pump, pump refill, refill kit; any intrathecal word in the sig): the "
-    "pump product is read as oral and gets the oral taper card"))
 @pytest.mark.parametrize(("text", "sig"), [
     ("baclofen 500 mcg/mL", "per pump programming"),
     ("baclofen ITB", "per pump programming"),
@@ -332,9 +328,6 @@ def test_intrathecal_words_win_over_a_coded_oral_route(text: str, sig: str, code
     assert found.product.route == "intrathecal"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: intrathecal words in a Medication resource (referenced or contained) are not read "
-    "for the route unless they are form words: 'Baclofen 2000 mcg/mL' by reference is oral"))
 @pytest.mark.parametrize("text", ["Baclofen 2000 mcg/mL", "Baclofen ITB refill kit",
                                   "baclofen (it pump)"])
 @pytest.mark.parametrize("contained", [False, True])
@@ -348,18 +341,12 @@ def test_intrathecal_words_in_a_medication_resource(text: str, contained: bool) 
     assert found.product.route == "intrathecal"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: 'mcg/mL' written against its number ('2000mcg/mL', '500MCG/ML') is not found as a "
-    "word (a digit precedes it), so the product is read as oral"))
 @pytest.mark.parametrize("text", ["baclofen 2000mcg/mL", "BACLOFEN 500MCG/ML",
                                   "baclofen 50ug/mL"])
 def test_micrograms_per_ml_glued_to_the_number(text: str) -> None:
     assert by_text(text).product.route == "intrathecal"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: route words of terminology.yaml route_intrathecal (intraspinal, via pump) and "
-    "'intrathecally' are not read as route words: 'give intrathecally' is read as oral"))
 @pytest.mark.parametrize("dosages", [
     [sig_dosage("400 mcg/day intrathecally")],
     [sig_dosage("continuous infusion via pump")],

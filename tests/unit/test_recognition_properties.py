@@ -226,10 +226,6 @@ def _stopped_card(request: dict, medications: tuple[dict, ...] = ()) -> list[str
 PUMP_SIG = {"text": "per pump programming"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: intrathecal words are matched as whole words only: 'mcg/mL' glued to its number "
-    "and plurals (vials, ampules, injections, syringes) are missed, so the stopped pump "
-    "product gets the oral supervised-taper card"))
 @pytest.mark.parametrize("text", ["Baclofen 2000mcg/mL", "baclofen 40 mg/20 mL vials",
                                   "baclofen 10 mg/5 mL ampules", "baclofen injections",
                                   "baclofen prefilled syringes"])
@@ -237,9 +233,6 @@ def test_glued_and_plural_intrathecal_words(text: str) -> None:
     assert ORAL_CARD not in _stopped_card(request_with(concept(text=text), dosages=[PUMP_SIG]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a coded oral or tube route wins over intrathecal words other than form words "
-    "(mcg/mL, ITB, it pump, refill kit, any word in the sig): oral supervised-taper card"))
 @pytest.mark.parametrize(("text", "sig"), [
     ("Baclofen 2000 mcg/mL", "per pump programming"),
     ("Baclofen ITB refill kit", "per pump programming"),
@@ -250,9 +243,6 @@ def test_coded_oral_route_with_intrathecal_words(text: str, sig: str) -> None:
     assert ORAL_CARD not in _stopped_card(request_with(concept(text=text), dosages=[dosage]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: intrathecal words in a referenced or contained Medication (other than form words) "
-    "are not read for the route: oral supervised-taper card"))
 @pytest.mark.parametrize("text", ["Baclofen 2000 mcg/mL", "Baclofen ITB refill kit"])
 def test_intrathecal_words_in_the_medication_resource(text: str) -> None:
     request = request_with(None, dosages=[PUMP_SIG],
