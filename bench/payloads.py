@@ -126,6 +126,8 @@ def patient_history(now: datetime, observations: int, medication_requests: int,
         "medications": bundle(meds),
         "observations": bundle(obs),
         "conditions": bundle(conds),
+        # Every prefetch key the services declare, as an EHR that honours them sends them.
+        **{key: bundle([]) for key in ("allergies", "devices", "procedures", "administrations")},
     }
 
 

@@ -91,7 +91,7 @@ class HookPipeline:
                 f"{self.settings.max_resources}.",
             )
         now = self.clock()
-        checked, drafts = self._check(gathered.resources, draft_candidates, now)
+        checked, drafts = check_record(self.relevance, gathered.resources, draft_candidates, now)
         assessment = self.engine.assess(
             service.hook,
             context,
@@ -114,25 +114,6 @@ class HookPipeline:
             card_kinds=[card_kind(c) for c in cards],
             models_built=checked.models_built + drafts.models_built,
         )
-
-    def _check(
-        self, resources: list[dict], draft_candidates: list[dict], now: datetime
-    ) -> tuple[CheckedResources, CheckedResources]:
-        """Model what the facts can use. Observations and Conditions only matter for a
-        patient with a baclofen order or a pump, so the common no-baclofen call skips them."""
-        orders_first: list[dict] = []
-        rest: list[dict] = []
-        for resource in resources:
-            (orders_first if resource.get("resourceType") in ORDER_TYPES else rest).append(resource)
-        checked = check_resources(self.relevance.select(orders_first, now))
-        drafts = check_resources(draft_candidates, lenient_missing=True)
-        if any(r.get("resourceType") in ("MedicationRequest", "MedicationAdministration",
-                                         "Device", "Procedure")
-               for r in checked.resources) or any(
-                r.get("resourceType") == "MedicationRequest"
-                and self.relevance.could_be_baclofen_request(r) for r in drafts.resources):
-            check_resources(self.relevance.select(rest, now), into=checked)
-        return checked, drafts
 
     def _record(self, service: ServiceDefinition, cards: list[dict]) -> None:
         if self.recorder is None or not cards:
@@ -189,3 +170,23 @@ def _response_extension(gathered, checked: CheckedResources, drafts: CheckedReso
     if skipped:
         extension["skippedResources"] = skipped
     return extension
+
+
+def check_record(relevance: Relevance, resources: list[dict], draft_candidates: list[dict],
+                 now: datetime) -> tuple[CheckedResources, CheckedResources]:
+    """Model what the facts can use. Observations and Conditions only matter for a
+    patient with a baclofen order or a pump, so the common no-baclofen call skips them."""
+    orders_first: list[dict] = []
+    rest: list[dict] = []
+    for resource in resources:
+        kind = resource.get("resourceType")
+        (orders_first if isinstance(kind, str) and kind in ORDER_TYPES else rest).append(resource)
+    checked = check_resources(relevance.select(orders_first, now))
+    drafts = check_resources(draft_candidates, lenient_missing=True)
+    if any(r.get("resourceType") in ("MedicationRequest", "MedicationAdministration",
+                                     "Device", "Procedure")
+           for r in checked.resources) or any(
+            r.get("resourceType") == "MedicationRequest"
+            and relevance.could_be_baclofen_request(r) for r in drafts.resources):
+        check_resources(relevance.select(rest, now), into=checked)
+    return checked, drafts

@@ -245,11 +245,14 @@ def detail(finding: Finding, knowledge: Knowledge, values: dict[str, Any],
         ("early_signs", [s for s in subject.signs if s.points_to in ("withdrawal", "either")
                          and severity[s.key] == "early"]),
     )
+    groups += (("signs_before", subject.signs_before),)
     for heading, signs in groups:
         if signs:
             lines += ["", f"**{fill(headings[heading], values)}**", ""]
             lines += [f"- {fill(texts['sign_line'], {'label': s.label, 'evidence': s.evidence})}"
                       for s in signs]
+            if heading == "signs_before":
+                lines.append(f"- {fill(texts['signs_before_note'], values)}")
     lines += ["", f"**{fill(headings['risk'], values)}**", ""]
     if subject.risk_factors:
         lines += [f"- {fill(texts['risk_line'], {'label': f.label, 'evidence': f.evidence, 'source': f.source})}"  # noqa: E501

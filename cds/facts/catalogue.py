@@ -51,6 +51,10 @@ CORE_FACTS: tuple[FactField, ...] = (
     FactField("either_severe", "count", "severe signs seen in both withdrawal and toxicity"),
     FactField("toxicity_signs", "count", "signs of central depression (point to toxicity)"),
     FactField("any_signs", "count", "all signs in the subject's window"),
+    FactField("signs_before_change", "count",
+              "withdrawal or either-way signs of the recent window that predate an oral change "
+              "being signed now (a fever already present did not come from this stop, unless "
+              "doses were already missed)"),
     FactField("severe_sign_count", "count",
               "severe signs pointing to withdrawal or either way (withdrawal_severe + "
               "either_severe)"),

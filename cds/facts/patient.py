@@ -21,7 +21,7 @@ from cds.facts.timeutil import age_in_years, fmt_date, parse_fhir_datetime
 from cds.knowledge import Knowledge
 from cds.knowledge.model import Finder, Reading
 
-_OBSERVATION_OK = ("final", "amended", "corrected", "preliminary", "registered")
+OBSERVATION_OK = ("final", "amended", "corrected", "preliminary", "registered")
 
 
 @dataclass
@@ -104,7 +104,7 @@ class PatientReader:
         if finder.only_without is not None and any(
                 finder.only_without.matches_concept(o.get("code")) for o in observations):
             return None
-        matching = [o for o in observations if o.get("status") in _OBSERVATION_OK
+        matching = [o for o in observations if o.get("status") in OBSERVATION_OK
                     and finder.code_set.matches_concept(o.get("code"))  # type: ignore[union-attr]
                     and observation_time(o) is not None]
         matching.sort(key=lambda o: observation_time(o))  # type: ignore[arg-type, return-value]

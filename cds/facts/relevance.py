@@ -4,7 +4,8 @@ Checking a resource against its fhir.resources model costs ~0.1-0.4 ms, and an
 inpatient has hundreds of vital signs in the look-back window. A reading in the normal
 range can never be a sign, so sign Observations are kept only when they show one;
 readings patient facts compare (eGFR, creatinine, pregnancy) are kept whatever their
-value (the latest counts); pump readings are kept by their names. Conditions, allergies,
+value, except that where only the latest counts (eGFR, creatinine) only the newest usable
+one is kept; pump readings are kept by their names. Conditions, allergies,
 devices and procedures are kept when a code set of rules/ could match them.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import cached_property
 
+from cds.facts.patient import OBSERVATION_OK
 from cds.facts.pump import PumpReader
 from cds.facts.recognition import Recogniser
 from cds.facts.signs import SignFinder, observation_time
@@ -41,7 +43,16 @@ class Relevance:
         sets = [f.code_set for fact in self.knowledge.patient_facts.values()
                 for f in fact.finders if f.kind == "observation" and f.code_set is not None]
         names = ("pump_reservoir_volume", "pump_alarm", "pump_battery", "pump_daily_dose")
-        return tuple(sets) + tuple(self.knowledge.code_sets[n] for n in names)
+        return tuple(dict.fromkeys([*sets, *(self.knowledge.code_sets[n] for n in names)]))
+
+    @cached_property
+    def _latest_only_sets(self) -> frozenset[str]:
+        """Code sets every patient fact reads only the latest of (pump readings: all)."""
+        finders = [f for fact in self.knowledge.patient_facts.values() for f in fact.finders
+                   if f.kind == "observation" and f.code_set is not None]
+        names = {f.code_set.name for f in finders}  # type: ignore[union-attr]
+        return frozenset(n for n in names if all(
+            f.latest for f in finders if f.code_set.name == n))  # type: ignore[union-attr]
 
     @cached_property
     def _condition_sets(self) -> tuple[CodeSet, ...]:
@@ -62,15 +73,41 @@ class Relevance:
         """The resources worth a model, in order: a tight loop over every resource."""
         cutoff = now - timedelta(days=self.knowledge.threshold("lookback_days") + 1
                                  + self.knowledge.threshold("recent_sign_hours") / 24)
-        selected = []
-        for resource in resources:
+        kept: list[tuple[int, dict]] = []
+        newest: dict[str, tuple[datetime, int, dict]] = {}  # latest-only set -> newest reading
+        for index, resource in enumerate(resources):
             try:
                 keep = self._keep(resource, now, cutoff)
+                if keep and resource.get("resourceType") == "Observation":
+                    latest_only = self._latest_only_set(resource)
+                    if latest_only is not None:
+                        self._hold_if_newest(resource, index, latest_only, newest)
+                        continue
             except _UNREADABLE:
                 keep = True
             if keep:
-                selected.append(resource)
-        return selected
+                kept.append((index, resource))
+        kept += [(index, obs) for _, index, obs in newest.values()]
+        return [resource for _, resource in sorted(kept, key=lambda item: item[0])]
+
+    def _latest_only_set(self, obs: Mapping) -> str | None:
+        """The code set of a reading only the latest of which counts (eGFR, creatinine),
+        when no other fact reads it."""
+        matching = [s for s in self._fact_observation_sets if s.matches_concept(obs.get("code"))]
+        if len(matching) == 1 and matching[0].name in self._latest_only_sets:
+            return matching[0].name
+        return None
+
+    @staticmethod
+    def _hold_if_newest(obs: dict, index: int, code_set: str,
+                        newest: dict[str, tuple[datetime, int, dict]]) -> None:
+        # An undated or unusable (entered-in-error) reading never displaces a valid one.
+        at = observation_time(obs)
+        if at is None or obs.get("status") not in OBSERVATION_OK:
+            return
+        held = newest.get(code_set)
+        if held is None or at > held[0]:
+            newest[code_set] = (at, index, obs)
 
     def _keep(self, resource: Mapping, now: datetime, cutoff: datetime) -> bool:
         kind = resource.get("resourceType")

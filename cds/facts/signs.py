@@ -66,6 +66,13 @@ def _status_codes(concept: Any) -> set[str]:
 
 def reading_value(obs: Mapping, reading: Reading, knowledge: Knowledge) -> float | None:
     """The value of the reading's code in `obs` (itself or a component), in its unit."""
+    found = _reading(obs, reading, knowledge)
+    return found[0] if found else None
+
+
+def _reading(obs: Mapping, reading: Reading, knowledge: Knowledge
+             ) -> tuple[float, str] | None:
+    """(value in the reading's unit, the value as recorded with its unit)."""
     parts: list[Mapping] = []
     if reading.code_set.matches_concept(obs.get("code")):
         parts.append(obs)
@@ -78,7 +85,10 @@ def reading_value(obs: Mapping, reading: Reading, knowledge: Knowledge) -> float
         converted = convert(value, unit, reading.unit, knowledge, reading.code_set.name) \
             if reading.unit else value
         if converted is not None:
-            return converted
+            shown = f"{converted:g} {reading.unit or ''}".strip()
+            if value is not None and unit and reading.unit and unit != reading.unit:
+                shown = f"{value:g} {unit} ({shown})"  # as the chart shows it, then ours
+            return converted, shown
     return None
 
 
@@ -116,19 +126,18 @@ class SignFinder:
         if at is None or at > now + CLOCK_SKEW:
             return []
         ref = f"Observation/{obs.get('id', '?')}"
-        hits: list[tuple[SignDef, float, Reading]] = []
+        hits: list[tuple[SignDef, str, Reading]] = []
         for sign in self.signs:
             for reading in sign.readings:
-                value = reading_value(obs, reading, self.knowledge)
-                if reading_holds(value, reading):
-                    hits.append((sign, value, reading))  # type: ignore[arg-type]
+                found = _reading(obs, reading, self.knowledge)
+                if found is not None and reading_holds(found[0], reading):
+                    hits.append((sign, found[1], reading))
                     break
         superseded = {other for sign, _, _ in hits for other in sign.supersedes}
         when = fmt_datetime(at)
         return [Sign(sign.key, sign.label, sign.points_to, at,
-                     f"{_name(obs, reading)} {value:g} {reading.unit or ''} at {when}".replace(
-                         "  ", " "), ref)
-                for sign, value, reading in hits if sign.key not in superseded]
+                     f"{_name(obs, reading)} {shown} at {when}", ref)
+                for sign, shown, reading in hits if sign.key not in superseded]
 
     def _condition_signs(self, cond: Mapping, now: datetime) -> list[Sign]:
         if not condition_is_usable(cond):

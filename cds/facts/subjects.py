@@ -52,6 +52,9 @@ class Subject:
     facts: dict[str, Any] = field(default_factory=dict)
     course: list[Order] = field(default_factory=list)
     course_start: datetime | None = None
+    # Recent withdrawal or either-way signs older than the change being signed: not from
+    # it, but withdrawal if doses were already missed, so the card names them.
+    signs_before: list[Sign] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -151,6 +154,9 @@ class FactExtractor:
         severity = {s.key: s.severity(k, route) for s in signs}
         subject = Subject(route, timeline, history, in_window, severity, risk_factors, patient,
                           pump)
+        subject.signs_before = [s for s in signs if s not in in_window
+                                and s.points_to in ("withdrawal", "either")
+                                and s.at >= window[1] - CLOCK_SKEW]
         subject.course, subject.course_start = _course(timeline, event.at or now, k)
         facts.update(self._sign_facts(subject, signs, now))
         facts.update({f.key: True for f in risk_factors})
@@ -250,6 +256,7 @@ class FactExtractor:
         facts["toxicity_signs"] = len({s.key for s in subject.signs_pointing("toxicity")})
         facts["any_signs"] = len({s.key for s in subject.signs})
         facts["severe_sign_count"] = facts["withdrawal_severe"] + facts["either_severe"]
+        facts["signs_before_change"] = len({s.key for s in subject.signs_before})
         lookback = now - timedelta(days=k.threshold("lookback_days"))
         facts["consciousness_or_breathing_depressed"] = any(
             s.key in DEPRESSION_SIGNS or (s.key == "altered_mental_status"

@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 from cds.app import create_app, load_clinical
 from cds.config import Settings
 from cds.facts.record import PatientRecord
+from cds.facts.relevance import Relevance
 from cds.fixtures import load_fixture
-from cds.resources import MODELS, check_resources, flatten
+from cds.pipeline import check_record
+from cds.resources import MODELS, flatten
 from tests.support.openapi import check_response
 from tests.support.paths import FIXTURES as FIXTURES_DIR
 
@@ -146,6 +148,13 @@ def mutate(data: st.DataObject, document: Any, max_mutations: int = 4) -> list[s
     return done
 
 
+_RELEVANCE: dict[int, Relevance] = {}
+
+
+def _relevance(knowledge) -> Relevance:
+    return _RELEVANCE.setdefault(id(knowledge), Relevance(knowledge))
+
+
 def assess(clinical, request: dict, hook: str):
     """The pipeline's path from request to cards, without HTTP."""
     knowledge, engine = clinical
@@ -154,8 +163,7 @@ def assess(clinical, request: dict, hook: str):
     resources = [r for value in values for r in flatten(value)]
     context = request.get("context")
     drafts = flatten(context.get("draftOrders")) if isinstance(context, dict) else []
-    checked = check_resources(resources, knowledge.is_relevant)
-    checked_drafts = check_resources(drafts, lambda _r: True, lenient_missing=True)
+    checked, checked_drafts = check_record(_relevance(knowledge), resources, drafts, NOW)
     data = PatientRecord(resources=checked.resources, draft_orders=checked_drafts.resources)
     return engine.assess(hook, context if isinstance(context, dict) else {}, data, NOW)
 

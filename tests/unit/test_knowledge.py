@@ -4,7 +4,6 @@ source is followable, and nothing rules/ allows can fail at request time."""
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 import re
