@@ -233,7 +233,13 @@ def omission(timeline: Timeline, hook: str, encounter_ref: str | None, drafts: l
         evidence = tuple(s.order for s in home)
     elif hook == "encounter-discharge":
         inpatient = [s for s in running if is_inpatient(s.order, encounter_ref)]
-        here = [s.order for s in running if not is_inpatient(s.order, encounter_ref)]
+        # What goes home: orders the record keeps active outside the stay, by their status
+        # (on the timeline the admission order stood in for the home order meanwhile).
+        here = list(dict.fromkeys(
+            s.order for s in timeline.segments
+            if not s.draft and not is_inpatient(s.order, encounter_ref)
+            and s.order.status == "active"
+            and (s.order.planned_end is None or s.order.planned_end > now)))
         reference = _scheduled([s.level for s in inpatient]) or _scheduled(
             [s.level for s in running])
         evidence = tuple(s.order for s in inpatient)

@@ -95,9 +95,9 @@ class PumpReader:
         margin = self.knowledge.threshold("pump_low_reservoir_margin_ml")
         for device in devices:
             margin = self._device_margin(device) or margin
-            alert = self._device_alert(device)
-            if alert:
-                state.alarm = alert
+            alarm, battery = self._device_status(device)
+            state.alarm = alarm or state.alarm
+            state.battery_low = battery or state.battery_low
         anchors: list[tuple[datetime, float, float | None, str]] = []  # (when, mL, mg/mL, how)
         for resource in resources:
             if not isinstance(resource, dict):
@@ -159,20 +159,26 @@ class PumpReader:
         elif self.alarm.matches_text(name) and text and not self.normal.matches_text(text):
             state.alarm = text
 
-    def _device_alert(self, device: Mapping) -> str | None:
+    def _device_status(self, device: Mapping) -> tuple[str | None, str | None]:
+        """(alarm, battery at replacement) from Device.statusReason and its properties:
+        a battery at its replacement indicator still delivers, so it is no alarm."""
         texts = [concept_text(r) for r in device.get("statusReason") or []
                  if isinstance(r, Mapping)]
         for prop in device.get("property") or []:
-            if isinstance(prop, Mapping) and self.alarm.matches_text(
-                    concept_text(prop.get("type"))):
+            if isinstance(prop, Mapping) and (
+                    self.alarm.matches_text(concept_text(prop.get("type")))
+                    or self.battery.matches_text(concept_text(prop.get("type")))):
                 texts += [concept_text(v) for v in prop.get("valueCode") or []
                           if isinstance(v, Mapping)]
+        alarm = battery = None
         for text in texts:
-            if text and self.alarm.matches_text(text) and not self.normal.matches_text(text):
-                return text
-            if text and self.battery_low.matches_text(text):
-                return text
-        return None
+            if not text:
+                continue
+            if self.battery_low.matches_text(text):
+                battery = battery or text
+            elif self.alarm.matches_text(text) and not self.normal.matches_text(text):
+                alarm = alarm or text
+        return alarm, battery
 
     def _device_margin(self, device: Mapping) -> float | None:
         for prop in device.get("property") or []:

@@ -109,13 +109,22 @@ class Timeline:
     notes: list[str] = field(default_factory=list)
 
     def level_at(self, moment: datetime) -> float | None:
+        """The scheduled daily dose at `moment` (None: unknown). Where the route has a
+        scheduled course, an as-needed order of unknown use adds nothing: it must not hide
+        a drop of the schedule (the card names it beside the new dose)."""
         total = 0.0
         for segment in self.segments:
             if segment.active_at(moment):
                 if segment.level is None:
+                    if segment.order.dose.as_needed_only and self.has_schedule:
+                        continue
                     return None
                 total += segment.level
         return round(total, 4)
+
+    @property
+    def has_schedule(self) -> bool:
+        return any(not s.order.dose.as_needed_only for s in self.segments)
 
     def steps(self) -> list[Step]:
         """Every change of the daily dose, oldest first."""
@@ -156,9 +165,10 @@ def build_timeline(route: str, orders: list[Order], administrations: list[Admini
                    now: datetime, knowledge: Knowledge) -> Timeline:
     mine = [o for o in orders if o.route == route]
     given = [a for a in administrations if a.route == route]
-    segments = [_segment(o, given, now, knowledge) for o in mine
+    segments = [segment for o in mine
                 if not o.is_draft and o.status in (*RUNNING, *ENDED, "unknown")
-                and not o.dose.single_dose]
+                and not o.dose.single_dose
+                for segment in _record_segments(_segment(o, given, now, knowledge))]
     timeline = Timeline(route, now, segments, given)
     gap = timedelta(hours=knowledge.threshold("replacement_gap_hours"))
     _resolve_successors(timeline, set(knowledge.order_categories["inpatient"]), gap)
@@ -174,7 +184,8 @@ def _segment(order: Order, given: list[Administration], now: datetime, knowledge
     if order.status in ENDED:
         planned = order.planned_end
         updated = order.last_updated
-        if planned is not None and (updated is None or planned <= updated + timedelta(hours=1)):
+        if planned is not None and planned <= now and (
+                updated is None or planned <= updated + timedelta(hours=1)):
             segment.end = planned
         elif updated is not None:
             segment.end, segment.end_estimated = updated, True
@@ -205,12 +216,37 @@ def _segment(order: Order, given: list[Administration], now: datetime, knowledge
     return segment
 
 
+def _record_segments(whole: Segment) -> list[Segment]:
+    """A recorded order whose sequenced steps carry their dates (a taper signed as one
+    order) delivers step by step; its end, when earlier, cuts the schedule short."""
+    steps = _dated_steps(whole.order, whole.start)
+    if len(steps) < 2:
+        return [whole]
+    pieces = []
+    for begin, end, level in steps:
+        if whole.end is not None and begin is not None and begin >= whole.end:
+            break
+        last = whole.end if end is None or (whole.end is not None and whole.end < end) else end
+        piece = Segment(whole.order, begin, last, level, end_estimated=whole.end_estimated,
+                        held_since=whole.held_since, held=whole.held,
+                        held_estimated=whole.held_estimated)
+        pieces.append(piece)
+    if pieces and whole.end_unknown:
+        pieces[-1].end, pieces[-1].end_unknown = None, True
+    return pieces or [whole]
+
+
 def _resolve_successors(timeline: Timeline, inpatient: set[str], gap: timedelta) -> None:
     """A later order of the route ends the earlier one it replaces (see module docstring)."""
-    ordered = sorted((s for s in timeline.segments if s.start is not None), key=lambda s: s.start)
+    # An order without authoredOn came before the dated ones that follow it (a later
+    # order naming it, or standing beside it, replaces it like any other).
+    ordered = sorted(timeline.segments, key=lambda s: s.start or datetime.min.replace(
+        tzinfo=timeline.now.tzinfo))
     for index, earlier in enumerate(ordered):
         for later in ordered[index + 1:]:
-            if later.start - earlier.start < SAME_REGIMEN:
+            if later.start is None or later.order is earlier.order:
+                continue  # undated, or the next step of the same order's schedule
+            if earlier.start is not None and later.start - earlier.start < SAME_REGIMEN:
                 continue  # parts of one regimen, authored together
             if earlier.order.dose.as_needed_only != later.order.dose.as_needed_only:
                 continue  # an as-needed order added beside a scheduled one
@@ -290,18 +326,28 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
 def _draft_segments(draft: Order, start: datetime) -> list[Segment]:
     """A draft as segments: one per sequenced step when its steps carry their dates (a
     taper written as one order), else one from `start`."""
-    steps = draft.dose.steps
-    bounds = _step_bounds(draft)
-    if steps and len(bounds) == len(steps):
+    steps = _dated_steps(draft, start)
+    if len(steps) > 1:
         return [Segment(draft, max(begin or start, start), end, level, draft=True)
-                for level, (begin, end) in zip(steps, bounds, strict=True)]
+                for begin, end, level in steps]
     return [Segment(draft, start, draft.planned_end, draft.dose.scheduled, draft=True)]
 
 
-def _step_bounds(draft: Order) -> list[tuple[datetime | None, datetime | None]]:
+def _dated_steps(order: Order, start: datetime | None
+                 ) -> list[tuple[datetime | None, datetime | None, float | None]]:
+    """(start, end, daily dose) of each sequenced step, when every step has its dates."""
+    steps = order.dose.steps
+    bounds = _step_bounds(order)
+    if not steps or len(bounds) != len(steps):
+        return []
+    return [(begin or start, end, level) for level, (begin, end) in zip(steps, bounds,
+                                                                         strict=True)]
+
+
+def _step_bounds(order: Order) -> list[tuple[datetime | None, datetime | None]]:
     """(start, end) of each sequenced step's boundsPeriod, in sequence order."""
     by_sequence: dict[int, tuple[datetime | None, datetime | None]] = {}
-    for dosage in draft.resource.get("dosageInstruction") or []:
+    for dosage in order.resource.get("dosageInstruction") or []:
         if not isinstance(dosage, dict) or not isinstance(dosage.get("sequence"), int):
             return []
         repeat = (dosage.get("timing") or {}).get("repeat") or {}

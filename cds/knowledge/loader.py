@@ -32,6 +32,7 @@ from cds.knowledge.model import (
     DerivedFact,
     Finder,
     Knowledge,
+    Negation,
     PatientFactDef,
     ProductCode,
     ProductEntry,
@@ -159,6 +160,9 @@ class _Builder:
     def build(self) -> Knowledge:
         self._sources()
         terminology = self.raw["terminology.yaml"]
+        negations = terminology["negations"]
+        self.negation = Negation(tuple(w.lower() for w in negations["words"]),
+                                 negations["scope_words"])
         for name, entry in terminology["code_sets"].items():
             where = f"terminology.yaml: code_sets.{name}"
             self.code_sets[name] = self._code_set(name, entry, where, allow_uri=True)
@@ -289,7 +293,7 @@ class _Builder:
         words = tuple(entry.get("words") or ())
         if not codes and not words:
             raise KnowledgeError(where, "a code set needs codes or words")
-        return CodeSet.of(name, entry.get("about", ""), codes, words)
+        return CodeSet.of(name, entry.get("about", ""), codes, words, self.negation)
 
     def code_set(self, name: Any, where: str) -> CodeSet:
         if name not in self.code_sets:

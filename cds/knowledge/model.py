@@ -5,6 +5,7 @@ Nothing here holds clinical content; every value comes from the YAML files.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,21 @@ class Code:
 
 
 @dataclass(frozen=True)
+class Negation:
+    """Words that negate a finding written after them, within a few words and not across
+    punctuation (the NegEx approach)."""
+
+    cues: tuple[str, ...]
+    scope_words: int
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        cues = "|".join(re.escape(c) for c in sorted(self.cues, key=len, reverse=True))
+        return re.compile(rf"(?<![a-z])(?:{cues})(?:\s+[^\s,;:.!?()]+){{0,{self.scope_words}}}"
+                          r"\s*$")
+
+
+@dataclass(frozen=True)
 class CodeSet:
     """Codes compared on system AND code; ICD-10-CM families by prefix; optional words."""
 
@@ -71,13 +87,15 @@ class CodeSet:
     words: tuple[str, ...] = ()
     exact: frozenset[tuple[str, str]] = frozenset()
     prefixes: tuple[tuple[str, str], ...] = ()
+    negated: re.Pattern[str] | None = None  # text just before a word that negates it
 
     @classmethod
-    def of(cls, name: str, about: str, codes: tuple[Code, ...], words: tuple[str, ...] = ()
-           ) -> CodeSet:
+    def of(cls, name: str, about: str, codes: tuple[Code, ...], words: tuple[str, ...] = (),
+           negation: Negation | None = None) -> CodeSet:
         return cls(name, about, codes, tuple(w.lower() for w in words),
                    frozenset((c.system, c.code) for c in codes if not c.prefix),
-                   tuple((c.system, c.code) for c in codes if c.prefix))
+                   tuple((c.system, c.code) for c in codes if c.prefix),
+                   negation.pattern if negation and words else None)
 
     def matches_coding(self, coding: Any) -> bool:
         if not isinstance(coding, Mapping):
@@ -99,8 +117,16 @@ class CodeSet:
         return bool(self.words) and self.matches_text(concept_text(concept))
 
     def matches_text(self, text: str) -> bool:
+        """A word of the set in `text` (lower case), unless negated ("not pregnant",
+        "no alarm", "denies seizures")."""
         padded = f" {text} "
-        return any(word in padded for word in self.words)
+        for word in self.words:
+            at = padded.find(word)
+            while at != -1:
+                if self.negated is None or not self.negated.search(padded[:at]):
+                    return True
+                at = padded.find(word, at + 1)
+        return False
 
     def tokens(self) -> list[str]:
         return sorted(f"{s}|{c}" for s, c in self.exact)

@@ -92,7 +92,7 @@ SOURCES_FILE = {
 TERMINOLOGY_FILE = {
     "type": "object",
     "required": ["code_sets", "solid_dose_units", "timing_codes", "stop_reasons",
-                 "order_categories", "units", "sig_words"],
+                 "order_categories", "units", "sig_words", "negations"],
     "additionalProperties": False,
     "properties": {
         "code_sets": {"type": "object", "minProperties": 1, "additionalProperties": CODE_SET},
@@ -117,6 +117,12 @@ TERMINOLOGY_FILE = {
                              "properties": {"system": _TEXT, "source": SOURCE,
                                             "inpatient": {"type": "array", "items": _TEXT},
                                             "continuing": {"type": "array", "items": _TEXT}}},
+        "negations": {"type": "object", "required": ["words", "scope_words", "source"],
+                      "additionalProperties": False,
+                      "properties": {"words": {"type": "array", "minItems": 1, "items": _TEXT},
+                                     "scope_words": {"type": "integer", "minimum": 0,
+                                                     "maximum": 6},
+                                     "source": SOURCE}},
         "sig_words": {"type": "object",
                       "required": ["numbers", "per_day", "as_needed", "up_to", "single_dose",
                                    "source"],

@@ -414,10 +414,6 @@ def test_discharge_with_nothing_given_in_hospital_is_no_omission() -> None:
     assert facts("encounter-discharge", [home()])["event"] == "none"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: at encounter-discharge a home (community) order still active at the hospital dose "
-    "is read as left out, because the inpatient order replaced it on the timeline: a "
-    "'Baclofen left off the discharge orders' warning for a patient who goes home on it"))
 def test_discharge_with_the_home_order_still_active_is_no_omission() -> None:
     inpatient = daily_order("inpt", 60, at(days=5), categories=("inpatient",), encounter=ENC)
     assert facts("encounter-discharge", [home(60), inpatient])["event"] == "none"
@@ -450,10 +446,6 @@ def test_judging_never_looks_past_now_for_history_hooks() -> None:
     assert history([later]).event.kind == "none"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the stop of a scheduled order is no event while an as-needed order of the route "
-    "stays active without administrations (its unknown level masks the drop): no card even "
-    "with fever and tachycardia"))
 @pytest.mark.parametrize("hook", ["patient-view", "order-sign"])
 def test_stop_beside_an_as_needed_order_is_an_event(hook: str) -> None:
     scheduled = daily_order("a", 60, at(days=300))
@@ -466,17 +458,11 @@ def test_stop_beside_an_as_needed_order_is_an_event(hook: str) -> None:
     assert found.event.kind == "stop"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a stopped order with a future planned end and no meta.lastUpdated is read as "
-    "running: no stop event (and no card even with severe signs)"))
 def test_stop_of_an_order_planned_to_run_on_is_an_event() -> None:
     found = history([daily_order("a", 80, at(days=300), "stopped", end=at(days=-30))])
     assert found.event.kind == "stop"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a linked replacement of an order without authoredOn is read as an addition "
-    "(60 + 20 mg/day), so the 67% cut is no event"))
 def test_cut_of_an_undated_order_is_an_event() -> None:
     found = history([daily_order("a", 60, None), daily_order("b", 20, at(days=2), prior="a")])
     assert found.event.kind == "cut"

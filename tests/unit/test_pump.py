@@ -219,10 +219,6 @@ def test_battery_fine(value: str) -> None:
     assert pump.battery_low is None and not flags(pump)["pump_delivery_at_risk"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a battery ERI written on the Device (property 'Battery status' or statusReason) is "
-    "ignored or read as a pump ALARM (delivery interrupted): with one fever the patient then "
-    "gets the critical pump emergency card instead of the battery warning"))
 @pytest.mark.parametrize("device", [
     pump_device(properties=[device_property("Battery status",
                                             text="ERI - elective replacement indicator")]),

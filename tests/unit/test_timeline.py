@@ -370,16 +370,14 @@ def test_draft_after_a_stop_beyond_the_gap_is_a_restart() -> None:
     assert levels(tl) == [(0, 60), (60, 0), (0, 45)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a signed taper written as ONE order with dated sequenced steps (the service's own "
-    "taper order shape) is read at its first step's dose until its planned end, then as an "
-    "abrupt stop from that dose (45 -> 0 mg/day)"))
 def test_signed_taper_schedule_is_read_step_by_step() -> None:
     start = at(days=16)
     tl = timeline([daily_order("a", 60, at(days=300), "completed", last_updated=start),
                    schedule("tap", [45, 30, 15], start, 7)])
     assert tl.level_at(NOW) == 15  # week 3 of the schedule
-    assert levels(tl)[1:] == [(60, 45), (45, 30), (30, 15)]
+    # ... and the schedule's last step ends in 5 days: the planned end of the taper.
+    assert levels(tl)[1:] == [(60, 45), (45, 30), (30, 15), (15, 0)]
+    assert tl.steps()[-1].at == start + timedelta(days=21)
 
 
 # ---------------------------------------------------------------- invariants
@@ -395,26 +393,17 @@ def test_orders_without_dates_never_break_the_timeline(resources: list[dict]) ->
     assert all((s.before or 0) >= 0 and (s.after or 0) >= 0 for s in tl.steps())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a stopped (or completed) order whose dosage plans doses until a future date, with "
-    "no meta.lastUpdated, is read as running until that date: no stop, on baclofen"))
 def test_stopped_order_with_a_future_planned_end_is_not_running() -> None:
     tl = timeline([daily_order("a", 80, at(days=300), "stopped", end=at(days=-30))])
     assert tl.running() == [] and tl.level_at(NOW) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an as-needed order with no administrations on record makes the route's level "
-    "unknown for its whole life, which hides the stop of the scheduled order beside it"))
 def test_as_needed_order_does_not_hide_the_stop_of_a_scheduled_one() -> None:
     tl = timeline([daily_order("a", 60, at(days=300), "stopped", last_updated=at(days=2)),
                    daily_order("prn", 10, at(days=300), as_needed=True)])
     assert any(s.at == at(days=2) and s.is_drop for s in tl.steps())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an order without authoredOn is never replaced, even by a later order naming it in "
-    "priorPrescription: 60 -> 20 mg/day is read as 60 + 20 = 80 mg/day"))
 @pytest.mark.parametrize("prior", ["a", None])
 def test_order_without_a_date_is_replaced_by_its_successor(prior: str | None) -> None:
     tl = timeline([daily_order("a", 60, None), daily_order("b", 20, at(days=2), prior=prior)])
