@@ -3,8 +3,9 @@ holds an intrathecal word of rules/products.yaml (intrathecal_words), or whose c
 is intrathecal, is ever read as oral; and through the clinical engine, no such stopped
 order ever gets the oral supervised-taper card.
 
-Known gaps are pinned by the strict-xfail examples at the end (each names its bug); the
-properties cover every other way the words and routes can be written.
+The words may be glued to a number ("2000mcg/mL") or plural ("vials"), may sit in a
+referenced or contained Medication, and may stand beside a coded oral or tube route.
+Examples at the end pin the cases these properties first found.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from tests.clinical_builders import (
 K = load_knowledge()
 RECOGNISER = Recogniser(K)
 ENGINE = ClinicalEngine(K)
-WORDS = tuple(K.text_recognition["intrathecal_words"])
+WORDS = tuple(dict.fromkeys([*K.text_recognition["intrathecal_words"],
+                             *K.code_sets["route_intrathecal"].words]))
+ORAL_ROUTES = ("26643006", "127490009", "127492001")
 NAMES = tuple(K.text_recognition["baclofen_names"])
 INTRATHECAL_ROUTES = tuple(c.code for c in K.code_sets["route_intrathecal"].codes)
 ORAL_CARD = "supervised-taper"
@@ -59,6 +62,7 @@ SEPARATORS = (" ", "  ", ", ", " (", ") ", " - ", "; ", " / ")
 
 
 def _case(draw: st.DrawFn, word: str) -> str:
+    word = draw(st.sampled_from([word, word + "s", "2000" + word]))  # plural, glued
     if not word.isascii():  # "µ".upper() is a Greek capital mu: no EHR writes that
         return word
     return draw(st.sampled_from([word, word.upper(), word.title()]))
@@ -90,9 +94,12 @@ def intrathecal_requests(draw: st.DrawFn) -> Written:
     name = draw(st.sampled_from(NAMES))
     word = draw(st.sampled_from(WORDS))
     where = draw(st.sampled_from(["product text", "product display", "sig", "instruction",
-                                  "route text", "reference display", "coded route"]))
-    product = draw(phrases((name, word) if where in ("product text", "product display",
-                                                    "reference display") else (name,)))
+                                  "route text", "reference display", "coded route",
+                                  "referenced medication", "contained medication"]))
+    product = draw(phrases((name, word) if where in (
+        "product text", "product display", "reference display", "referenced medication",
+        "contained medication") else (name,)))
+    medications: tuple[dict, ...] = ()
     dosage: dict = {}
     extra: dict = {}
     medication_concept: dict | None = concept(text=product)
@@ -104,6 +111,14 @@ def intrathecal_requests(draw: st.DrawFn) -> Written:
     elif where == "reference display":
         medication_concept = None
         extra["medicationReference"] = {"reference": "Medication/not-sent", "display": product}
+    elif where == "referenced medication":
+        medication_concept = None
+        medications = (medication("m1", concept(text=product)),)
+        extra["medicationReference"] = {"reference": "Medication/m1"}
+    elif where == "contained medication":
+        medication_concept = None
+        extra["contained"] = [medication("m1", concept(text=product))]
+        extra["medicationReference"] = {"reference": "#m1"}
     elif where == "sig":
         dosage["text"] = draw(phrases((word,)))
     elif where == "instruction":
@@ -112,10 +127,13 @@ def intrathecal_requests(draw: st.DrawFn) -> Written:
         dosage["route"] = {"text": _case(draw, word)}
     if where == "coded route":
         dosage["route"] = concept(coding(SNOMED, draw(st.sampled_from(INTRATHECAL_ROUTES))))
-    elif draw(st.booleans()):
-        dosage.setdefault("text", draw(st.sampled_from(FILLERS)))
+    else:
+        if where != "route text" and draw(st.booleans()):  # a coded oral route beside
+            dosage["route"] = concept(coding(SNOMED, draw(st.sampled_from(ORAL_ROUTES))))
+        if draw(st.booleans()):
+            dosage.setdefault("text", draw(st.sampled_from(FILLERS)))
     request = request_with(medication_concept, dosages=[dosage] if dosage else [], **extra)
-    return Written(request, where)
+    return Written(request, where, medications)
 
 
 def _route(written: Written, pump: bool = False) -> str:
@@ -143,7 +161,7 @@ def test_the_administration_of_such_a_product_is_never_oral(written: Written) ->
               "dosage": dosages[0], "effectiveDateTime": iso(at(days=1))}
     if written.where in ("sig", "instruction", "route text"):
         return  # an administration's dosage text is not an order's sig
-    found = RECOGNISER.recognise(given_, MedicationIndex([]), False)
+    found = RECOGNISER.recognise(given_, MedicationIndex(list(written.medications)), False)
     assert found is not None and found.product.route == "intrathecal", given_
 
 
@@ -179,7 +197,7 @@ def stopped_intrathecal_orders(draw: st.DrawFn) -> Stopped:
         if draw(st.integers(0, 3)):
             order["meta"] = {"lastUpdated": iso(NOW - timedelta(
                 hours=draw(st.integers(1, 13 * 24))))}
-    resources = [patient(), order]
+    resources = [patient(), order, *written.medications]
     if draw(st.booleans()):
         resources.append(pump_device())
     for sign in draw(st.lists(st.sampled_from(["fever", "tachycardia", "hypotension",
@@ -212,7 +230,7 @@ def test_the_engine_property_sees_cards() -> None:
     assert [f.kind.kind for f in found.findings] == ["intrathecal-stop"]
 
 
-# ---------------------------------------------------------------- known gaps (strict xfail)
+# ---------------------------------------------------------------- examples
 
 
 def _stopped_card(request: dict, medications: tuple[dict, ...] = ()) -> list[str]:
