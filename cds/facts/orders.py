@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from cds.facts.dose import DailyDose, DoseReader, duration_days
 from cds.facts.recognition import MedicationIndex, Recogniser, Recognition
 from cds.facts.record import PatientRecord
-from cds.facts.timeutil import parse_fhir_datetime
+from cds.facts.timeutil import parse_fhir_datetime, parse_period_end
 from cds.facts.units import number
 from cds.knowledge import Knowledge
 from cds.knowledge.model import concept_text
@@ -200,7 +200,7 @@ def _planned_end(resource: Mapping, start: datetime | None) -> datetime | None:
     """When the dosage stops planning doses: boundsPeriod.end, or start + boundsDuration."""
     ends: list[datetime] = []
     for repeat in _repeats(resource):
-        end = parse_fhir_datetime(_dict(repeat.get("boundsPeriod")).get("end"))
+        end = parse_period_end(_dict(repeat.get("boundsPeriod")).get("end"))
         if end is not None:
             ends.append(end)
             continue
@@ -217,7 +217,7 @@ def _planned_end(resource: Mapping, start: datetime | None) -> datetime | None:
 
 def _validity_end(resource: Mapping) -> datetime | None:
     validity = _dict(_dict(resource.get("dispenseRequest")).get("validityPeriod"))
-    return parse_fhir_datetime(validity.get("end"))
+    return parse_period_end(validity.get("end"))
 
 
 def _reference(value: object) -> str | None:

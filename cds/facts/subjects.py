@@ -227,6 +227,11 @@ class FactExtractor:
         """(from when withdrawal and either signs count, from when depression signs count)."""
         recent = now - timedelta(hours=self.knowledge.threshold("recent_sign_hours"))
         event = history.event
+        if route == "oral" and event.kind == "none" and history.taper_in_progress:
+            # Signs count from the taper's first step: one being signed now did not
+            # cause a fever of yesterday.
+            first = _taper_start(history)
+            return (max(first, recent) if first else recent), recent
         if route == "intrathecal" or event.kind == "none" or event.at is None:
             start = min(event.at, recent) if event.at else recent
             return start, recent
@@ -263,6 +268,17 @@ class FactExtractor:
                                           and s.source_ref.startswith("Observation/"))
             for s in all_signs if s.at >= lookback)
         return facts
+
+
+def _taper_start(history: RouteHistory) -> datetime | None:
+    """The first step of the taper under way: the start of its run of policy steps."""
+    first = None
+    for judged in history.judged:
+        if judged.verdict == "policy":
+            first = first or judged.step.at
+        else:
+            first = None
+    return first
 
 
 def _empty(kind: str, choices: tuple[str, ...]) -> Any:

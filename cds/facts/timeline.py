@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cds.facts.orders import ENDED, RUNNING, Administration, Order
-from cds.facts.timeutil import parse_fhir_datetime
+from cds.facts.timeutil import parse_fhir_datetime, parse_period_end
 from cds.knowledge import Knowledge
 
 # Orders authored this close together are parts of one regimen, not a replacement.
@@ -355,7 +355,7 @@ def _step_bounds(order: Order) -> list[tuple[datetime | None, datetime | None]]:
         if not isinstance(period, dict):
             return []
         begin = parse_fhir_datetime(period.get("start"))
-        end = parse_fhir_datetime(period.get("end"))
+        end = parse_period_end(period.get("end"))
         by_sequence.setdefault(dosage["sequence"], (begin, end))
     return [by_sequence[key] for key in sorted(by_sequence)]
 

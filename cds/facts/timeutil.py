@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 SECONDS_PER_DAY = 86400.0
@@ -26,6 +26,22 @@ def parse_fhir_datetime(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # why: FHIR requires a zone; assume UTC, not local
     return parsed.astimezone(UTC)
+
+
+def parse_period_end(value: Any) -> datetime | None:
+    """A FHIR Period.end: a partial date includes its whole day, month or year (FHIR R4
+    datatypes, Period), so '2026-12-03' ends at the first instant of 2026-12-04."""
+    start = parse_fhir_datetime(value)
+    if start is None:
+        return None
+    text = value.strip()
+    if len(text) == 4:
+        return start.replace(year=start.year + 1)
+    if len(text) == 7:
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    if len(text) == 10:
+        return start + timedelta(days=1)
+    return start
 
 
 def aware(now: datetime) -> datetime:

@@ -49,6 +49,9 @@ class TaperParams:
     high: StepPolicy
     minimum_reductions: int
     labelled_max_daily_mg: float
+    # A first step cutting this fraction of the dose is what the service calls abrupt
+    # (thresholds.yaml large_cut_fraction): its own plans start below it.
+    large_cut_fraction: float
     min_dose_per_administration_mg: float
     default_administrations_per_day: int
     liquid_measuring_increment_ml: float
@@ -137,6 +140,7 @@ def build_taper_params(doc: Mapping[str, Any], products: Mapping[str, Any],
         high=policy("high"),
         minimum_reductions=int(doc["minimum_reductions"]["value"]),
         labelled_max_daily_mg=float(thresholds["label_max_mg_per_day"].value),
+        large_cut_fraction=float(thresholds["large_cut_fraction"].value),
         min_dose_per_administration_mg=float(doc["min_dose_per_administration_mg"]["value"]),
         default_administrations_per_day=int(doc["default_administrations_per_day"]["value"]),
         liquid_measuring_increment_ml=float(doc["liquid_measuring_increment_ml"]["value"]),

@@ -301,12 +301,21 @@ def plan_taper(
     # Aim each reduction at an even trajectory from today's dose to the target, so
     # rounding to deliverable doses never accumulates into a slower or faster taper.
     pace = (daily_dose_mg - target_mg) / planned
+    # The first step cuts less than the fraction the service itself calls abrupt.
+    first_bound = min(bound, daily_dose_mg * params.large_cut_fraction - 0.01)  # strictly less
     while current_mg > target_mg + _EPS:
         goal = max(target_mg, daily_dose_mg - (len(levels) + 1) * pace)
         level, within = _choose_next(
-            current_mg, current_frequency, goal, pace, target_units, bound, limits
+            current_mg, current_frequency, goal, pace, target_units,
+            first_bound if not levels else bound, limits
         )
-        if not within:
+        if not within and not levels and first_bound < bound:
+            warnings.append(
+                f"The first step cuts {format_number(daily_dose_mg - level.units * unit)} of "
+                f"{format_number(daily_dose_mg)} mg/day because this product cannot deliver "
+                "a smaller reduction."
+            )
+        elif not within:
             warnings.append(
                 f"One step exceeds the {format_number(bound)} mg/day step limit because "
                 "this product cannot deliver a smaller reduction."

@@ -148,13 +148,17 @@ def test_every_fixture_with_a_taper_suggestion_applies_cleanly(client):
             for suggestion in card.get("suggestions") or []:
                 if not suggestion.get("isRecommended"):
                     continue
-                result = apply_suggestion(_draft_resources(fixture.request), suggestion)
-                (taper,) = result
+                drafts = _draft_resources(fixture.request)
+                result = apply_suggestion(drafts, suggestion)
+                # One new order; the other drafts (a stop of the order the taper takes
+                # over, unrelated orders) stay as the clinician wrote them.
+                (taper,) = [r for r in result if r not in drafts]
+                assert all(r in drafts for r in result if r is not taper), path.stem
                 MedicationRequest.model_validate(taper)
                 levels = [s["daily_mg"] for s in taper_steps(taper, _concentration(taper))]
                 assert levels == sorted(levels, reverse=True), path.stem
                 request = copy.deepcopy(fixture.request)
-                request["context"]["draftOrders"]["entry"] = [{"resource": taper}]
+                request["context"]["draftOrders"]["entry"] = [{"resource": r} for r in result]
                 again = client.post(path_of_service, json=request).get_json()["cards"]
                 assert again == [], (path.stem, [c["summary"] for c in again])
                 applied.append(path.stem)
