@@ -21,10 +21,11 @@ def test_low_egfr_summary_names_toxicity_before_withdrawal(client):
     assert card["indicator"] == "critical"
     assert card["summary"].startswith("Withdrawal or baclofen toxicity?")
     assert len(card["summary"]) < 140
-    assert "Consider baclofen toxicity" in card["detail"]
+    assert "Give no baclofen and no benzodiazepine" in card["detail"]
+    assert "adjust any baclofen dose to renal function" in card["detail"]
 
 
 def test_without_renal_impairment_the_summary_is_plain_withdrawal(client):
     (card,) = cards_for(client, "13-fever-fahrenheit-after-stop")
     assert "toxicity" not in card["summary"]
-    assert card["summary"].endswith("evaluate now for baclofen withdrawal")
+    assert card["summary"].endswith("evaluate now for withdrawal")

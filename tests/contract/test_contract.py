@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from cds.services import observation_code_tokens
 from tests.support.cards import empty_or_null_paths
 from tests.support.openapi import check_response
 from tests.support.requests import HOOK_SERVICE, hook_request, stop_order_request
@@ -72,7 +73,7 @@ def test_prefetch_templates_use_only_allowed_tokens(client):
 def test_observation_prefetch_is_derived_from_rule_codes(client, app):
     knowledge = app.extensions["cds"].knowledge
     template = client.get("/cds-services").get_json()["services"][0]["prefetch"]["observations"]
-    for token in knowledge.observation_code_tokens():
+    for token in observation_code_tokens(knowledge):
         assert token in template
 
 

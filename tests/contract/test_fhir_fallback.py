@@ -8,7 +8,12 @@ import pytest
 
 from tests.support.fake_fhir import bundle, json_answer, slow_answer
 from tests.support.openapi import check_response
-from tests.support.requests import baclofen_request, hook_request, patient
+from tests.support.requests import (
+    baclofen_request,
+    declared_prefetch_keys,
+    hook_request,
+    patient,
+)
 
 TOKEN = "secret-access-token-123"
 
@@ -24,13 +29,23 @@ def fallback_request(fake_fhir, keep: tuple[str, ...] = ()) -> dict:
     return request
 
 
+# The resource types the patient-view prefetch templates search, by key.
+SEARCHED = {"medications": "/MedicationRequest", "observations": "/Observation",
+            "conditions": "/Condition", "allergies": "/AllergyIntolerance",
+            "devices": "/Device", "procedures": "/Procedure",
+            "administrations": "/MedicationAdministration"}
+
+
 def serve_everything(fake_fhir, medications=None) -> None:
+    assert set(declared_prefetch_keys("patient-view")) == {"patient", *SEARCHED}
+    fake_fhir.routes.update({path: json_answer(bundle([])) for path in SEARCHED.values()})
     fake_fhir.routes.update({
         "/Patient/": json_answer(patient()),
         "/MedicationRequest": json_answer(bundle(medications or [])),
-        "/Observation": json_answer(bundle([])),
-        "/Condition": json_answer(bundle([])),
     })
+
+
+ALL_BUT_MEDICATIONS = tuple(k for k in ("patient", *SEARCHED) if k != "medications")
 
 
 def call(client, request):
@@ -45,21 +60,21 @@ def test_missing_prefetch_is_fetched_with_the_bearer_token(client, fake_fhir):
     response = call(client, fallback_request(fake_fhir))
     assert response.status_code == 200
     paths = sorted(r.path.split("?")[0] for r in fake_fhir.seen)
-    assert paths == ["/Condition", "/MedicationRequest", "/Observation", "/Patient/pat-1"]
+    assert paths == sorted([*SEARCHED.values(), "/Patient/pat-1"])
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake_fhir.seen)
     fetched = response.get_json()["extension"]["org.baclofen-cds"]["fetchedFromFhirServer"]
-    assert fetched == ["conditions", "medications", "observations", "patient"]
+    assert fetched == sorted(["patient", *SEARCHED])
 
 
 def test_present_keys_are_not_fetched(client, fake_fhir):
     serve_everything(fake_fhir)
-    call(client, fallback_request(fake_fhir, keep=("patient", "observations", "conditions")))
+    call(client, fallback_request(fake_fhir, keep=ALL_BUT_MEDICATIONS))
     assert [r.path.split("?")[0] for r in fake_fhir.seen] == ["/MedicationRequest"]
 
 
 def test_operation_outcome_in_prefetch_is_refetched(client, fake_fhir):
     serve_everything(fake_fhir)
-    request = fallback_request(fake_fhir, keep=("patient", "observations", "conditions"))
+    request = fallback_request(fake_fhir, keep=ALL_BUT_MEDICATIONS)
     request["prefetch"]["medications"] = {"resourceType": "OperationOutcome", "issue": []}
     assert call(client, request).status_code == 200
     assert [r.path.split("?")[0] for r in fake_fhir.seen] == ["/MedicationRequest"]

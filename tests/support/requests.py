@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 HOOK_SERVICE = {
@@ -63,6 +64,19 @@ def baclofen_request(
     }
 
 
+@cache
+def _declared() -> dict[str, tuple[str, ...]]:
+    from cds.knowledge import load_knowledge
+    from cds.services import build_services, observation_code_tokens
+
+    services = build_services(observation_code_tokens(load_knowledge()))
+    return {s.hook: tuple(p.key for p in s.prefetch) for s in services}
+
+
+def declared_prefetch_keys(hook: str) -> tuple[str, ...]:
+    return _declared()[hook]
+
+
 def hook_request(hook: str, prefetch: dict | None = None, **context: Any) -> dict:
     ctx: dict[str, Any] = {"userId": "Practitioner/prac-1", "patientId": "pat-1"}
     if hook in ("encounter-start", "encounter-discharge"):
@@ -78,13 +92,10 @@ def hook_request(hook: str, prefetch: dict | None = None, **context: Any) -> dic
         "context": ctx,
     }
     if prefetch is None:
-        prefetch = {
-            "patient": patient(),
-            "medications": empty_bundle(),
-            "observations": empty_bundle(),
-            "conditions": empty_bundle(),
-        }
-        if hook in ("encounter-start", "encounter-discharge"):
+        # Every key the service declares for the hook, as an EHR that honours them sends.
+        prefetch = {key: empty_bundle() for key in declared_prefetch_keys(hook)}
+        prefetch["patient"] = patient()
+        if "encounter" in prefetch:
             prefetch["encounter"] = None
     request["prefetch"] = prefetch
     return request
