@@ -274,10 +274,7 @@ def _taper_start(history: RouteHistory) -> datetime | None:
     """The first step of the taper under way: the start of its run of policy steps."""
     first = None
     for judged in history.judged:
-        if judged.verdict == "policy":
-            first = first or judged.step.at
-        else:
-            first = None
+        first = (first or judged.step.at) if judged.verdict == "policy" else None
     return first
 
 

@@ -13,6 +13,7 @@ from tests.support.requests import (
     declared_prefetch_keys,
     hook_request,
     patient,
+    searched_paths,
 )
 
 TOKEN = "secret-access-token-123"
@@ -29,11 +30,7 @@ def fallback_request(fake_fhir, keep: tuple[str, ...] = ()) -> dict:
     return request
 
 
-# The resource types the patient-view prefetch templates search, by key.
-SEARCHED = {"medications": "/MedicationRequest", "observations": "/Observation",
-            "conditions": "/Condition", "allergies": "/AllergyIntolerance",
-            "devices": "/Device", "procedures": "/Procedure",
-            "administrations": "/MedicationAdministration"}
+SEARCHED = searched_paths("patient-view")  # key -> "/Observation"
 
 
 def serve_everything(fake_fhir, medications=None) -> None:

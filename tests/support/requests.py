@@ -65,16 +65,22 @@ def baclofen_request(
 
 
 @cache
-def _declared() -> dict[str, tuple[str, ...]]:
+def _declared() -> dict[str, dict[str, str]]:
     from cds.knowledge import load_knowledge
     from cds.services import build_services, observation_code_tokens
 
     services = build_services(observation_code_tokens(load_knowledge()))
-    return {s.hook: tuple(p.key for p in s.prefetch) for s in services}
+    return {s.hook: {p.key: p.template for p in s.prefetch} for s in services}
 
 
 def declared_prefetch_keys(hook: str) -> tuple[str, ...]:
-    return _declared()[hook]
+    return tuple(_declared()[hook])
+
+
+def searched_paths(hook: str) -> dict[str, str]:
+    """Prefetch key -> the FHIR path its template asks for ("/Observation")."""
+    return {key: "/" + template.split("?")[0].split("/")[0]
+            for key, template in _declared()[hook].items() if "?" in template}
 
 
 def hook_request(hook: str, prefetch: dict | None = None, **context: Any) -> dict:

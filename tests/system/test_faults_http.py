@@ -21,7 +21,12 @@ from tests.support import faults
 from tests.support.fake_fhir import Handler, bundle, json_answer
 from tests.support.live import LiveServer
 from tests.support.openapi import check_response
-from tests.support.requests import hook_request, patient
+from tests.support.requests import (
+    declared_prefetch_keys,
+    hook_request,
+    patient,
+    searched_paths,
+)
 
 DEADLINE = 2.0
 MARGIN = 1.5  # HTTP round trip, rules and JSON on a loaded CI machine
@@ -85,12 +90,9 @@ def cds(tmp_path_factory):
 def healthy(fhir):
     fhir.routes.clear()
     fhir.seen.clear()
-    fhir.routes.update({
-        "/Patient/": json_answer(patient()),
-        "/MedicationRequest": json_answer(bundle([])),
-        "/Observation": json_answer(bundle([])),
-        "/Condition": json_answer(bundle([])),
-    })
+    fhir.routes.update({path: json_answer(bundle([]))
+                        for path in searched_paths("patient-view").values()})
+    fhir.routes["/Patient/"] = json_answer(patient())
     return fhir
 
 
@@ -157,7 +159,7 @@ def test_gzip_encoded_answers_are_decoded(cds, healthy):
 
 
 def test_every_key_failing_at_once_still_answers_in_time(cds, healthy):
-    for path in ("/Patient/", "/MedicationRequest", "/Observation", "/Condition"):
+    for path in ("/Patient/", *searched_paths("patient-view").values()):
         healthy.routes[path] = faults.sleeping(3 * DEADLINE, json_answer(bundle([])))
     response, elapsed = timed_call(cds, fallback_request(healthy))
     assert elapsed < DEADLINE + MARGIN
@@ -169,7 +171,7 @@ def test_stuck_fetches_do_not_starve_later_requests(cds, healthy):
     FHIR server must be fetched normally, not queued behind abandoned fetches."""
     dripping = faults.FaultyFhirServer().start()
     try:
-        for path in ("/Patient/", "/MedicationRequest", "/Observation", "/Condition"):
+        for path in ("/Patient/", *searched_paths("patient-view").values()):
             dripping.routes[path] = faults.dripping(0.1, 10 * DEADLINE)
         with ThreadPoolExecutor(max_workers=6) as pool:
             stuck = list(pool.map(lambda _n: timed_call(cds, fallback_request(dripping)),
@@ -178,8 +180,8 @@ def test_stuck_fetches_do_not_starve_later_requests(cds, healthy):
         response, elapsed = timed_call(cds, fallback_request(healthy))
         assert response.status_code == 200, response.text
         assert elapsed < DEADLINE + MARGIN
-        assert response.json()["extension"][EXTENSION]["fetchedFromFhirServer"] == [
-            "conditions", "medications", "observations", "patient"]
+        assert response.json()["extension"][EXTENSION]["fetchedFromFhirServer"] == sorted(
+            declared_prefetch_keys("patient-view"))
     finally:
         dripping.stop()
 
