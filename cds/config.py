@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -31,6 +32,8 @@ def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0)
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):  # float() reads "nan" and "inf"; neither is a duration
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     if value <= minimum:
         raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
     return value

@@ -76,7 +76,11 @@ class FhirClient:
                     )
                 resources.append(body)
                 return FetchResult(resources)
-            resources.extend(flatten(body))
+            page = flatten(body)
+            if not all(isinstance(r.get("resourceType"), str) for r in page):
+                # Every later step keys on resourceType; a list or object there is not FHIR.
+                raise FhirFetchError("the FHIR server answered with something that is not FHIR")
+            resources.extend(page)
             next_url = _next_link(body)
             if next_url is None:
                 return FetchResult(resources)

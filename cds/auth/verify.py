@@ -9,6 +9,7 @@ a good token's id.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -158,9 +159,8 @@ class Authenticator:
         skew = self.trust.clock_skew_seconds
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
         for name, value in (("exp", exp), ("iat", iat), ("nbf", nbf)):
-            is_number = isinstance(value, int | float) and not isinstance(value, bool)
-            if value is not None and not is_number:
-                raise AuthError(f"{name} must be a number")
+            if value is not None:
+                _check_numeric_date(name, value)
         if exp <= now - skew:
             raise AuthError("token expired")
         if iat > now + skew:
@@ -175,6 +175,21 @@ class Authenticator:
                 f"{self.trust.max_token_lifetime_seconds} s"
             )
         return datetime.fromtimestamp(exp, UTC)
+
+
+# NumericDates beyond this (the year 5138) are nonsense for a token that lives minutes,
+# and would overflow datetime; the bound also keeps float arithmetic exact enough.
+MAX_NUMERIC_DATE = 10**11
+
+
+def _check_numeric_date(name: str, value: Any) -> None:
+    """A finite number of seconds in a sane range. The JSON parser behind PyJWT reads NaN,
+    Infinity and 1e400 (as inf); every comparison with NaN is false, so an `iat` of NaN
+    would slip past the lifetime cap, and inf overflows datetime (a 500)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AuthError(f"{name} must be a number")
+    if not math.isfinite(value) or abs(value) > MAX_NUMERIC_DATE:
+        raise AuthError(f"{name} must be a finite number of seconds since 1970")
 
 
 def normalise_url(url: str) -> str:

@@ -388,3 +388,31 @@ def test_tenant_is_checked_when_configured(rsa_key, ec_key, replay_store, now):
     assert "tenant" in rejected(authenticator, other)
     missing = sign(ec_key, "ES384", claims_at(now))
     assert "tenant" in rejected(authenticator, missing)
+
+
+# --- issue 15 finding 7: non-finite NumericDates -------------------------------------
+
+
+def sign_raw_payload(key, payload: bytes, kid: str = "ec-1") -> str:
+    """Sign exact payload bytes: json.dumps cannot write 1e400, and writes NaN only as NaN."""
+    return jwt.api_jws.encode(payload, key, algorithm="ES384", headers={"typ": "JWT", "kid": kid})
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "1e300"])
+def test_non_finite_numeric_dates_are_rejected_not_500(authenticator, ec_key, now, claim,
+                                                       literal):
+    claims = claims_at(now)
+    claims[claim] = "__VALUE__"
+    payload = json.dumps(claims).replace('"__VALUE__"', literal).encode()
+    reason = rejected(authenticator, sign_raw_payload(ec_key, payload))
+    assert claim in reason
+
+
+def test_iat_nan_does_not_skip_the_lifetime_cap(authenticator, ec_key, now):
+    """A ten-year token with iat NaN: every comparison with NaN is false, so the lifetime
+    cap used to be skipped and the token accepted."""
+    claims = claims_at(now, exp=int(now.timestamp()) + 10 * 365 * 86400)
+    claims["iat"] = "__VALUE__"
+    payload = json.dumps(claims).replace('"__VALUE__"', "NaN").encode()
+    assert "iat" in rejected(authenticator, sign_raw_payload(ec_key, payload))
