@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from cds.net import is_loopback_host
 
 
 class ConfigError(ValueError):
@@ -51,6 +54,24 @@ def _switch(env: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be on or off, got {raw!r}")
 
 
+def _public_base_urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated base URLs; https, or http on loopback (local tests and trials)."""
+    urls = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"CDS_PUBLIC_BASE_URL: {item!r} is not an absolute http(s) URL")
+        if parts.query or parts.fragment:
+            raise ConfigError(f"CDS_PUBLIC_BASE_URL: {item!r} must not have a query or fragment")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ConfigError(
+                f"CDS_PUBLIC_BASE_URL: {item!r} must be https (plain http only on loopback)")
+        urls.append(item.rstrip("/"))
+    return tuple(urls)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable; see the configuration table in the README."""
@@ -58,7 +79,8 @@ class Settings:
     database_url: str = "sqlite:///baclofen-cds.db"
     auth_enabled: bool = True
     trust_file: str | None = None
-    public_base_url: str | None = None
+    # The URLs clients call (JWT `aud`): scheme, host and any path prefix, no trailing slash.
+    public_base_urls: tuple[str, ...] = ()
     rules_override: str | None = None
     # Request limits: every one answers a clear 413/400 when exceeded.
     max_body_bytes: int = 5 * 1024 * 1024
@@ -87,7 +109,7 @@ class Settings:
             database_url=env.get("CDS_DATABASE_URL") or cls.database_url,
             auth_enabled=_switch(env, "CDS_AUTH", True),
             trust_file=env.get("CDS_TRUST_FILE") or None,
-            public_base_url=(env.get("CDS_PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            public_base_urls=_public_base_urls(env.get("CDS_PUBLIC_BASE_URL", "")),
             rules_override=env.get("CDS_RULES_OVERRIDE") or None,
             max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
             max_resources=_int(env, "CDS_MAX_RESOURCES", cls.max_resources, 1),

@@ -27,7 +27,14 @@ def build_authenticator(settings: Settings, store: Store) -> Authenticator | Non
             "configure trusted clients (docs/authentication.md) or set CDS_AUTH=off "
             "for a local trial"
         )
-    return Authenticator(load_trust_config(settings.trust_file), store, settings.public_base_url)
+    trust = load_trust_config(settings.trust_file)
+    if not settings.public_base_urls:
+        raise ConfigError(
+            "client authentication is on but CDS_PUBLIC_BASE_URL is not set; name the URL "
+            "clients call (e.g. https://cds.example.org): each token's aud is checked "
+            "against it, never against the request's Host header"
+        )
+    return Authenticator(trust, store, settings.public_base_urls)
 
 
 def _unauthorized(status: int = 401, message: str = "Authentication required."):
