@@ -74,13 +74,14 @@ def create_app(
     core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator)
     app.extensions["cds"] = core
 
-    CORS(
-        app,
-        origins=list(settings.cors_origins),
-        allow_headers=["Authorization", "Content-Type"],
-        methods=["GET", "POST", "OPTIONS"],
-        max_age=600,
-    )
+    if settings.allowed_origins:  # any origin only in the local trial (cds.config)
+        CORS(
+            app,
+            origins=list(settings.allowed_origins),
+            allow_headers=["Authorization", "Content-Type"],
+            methods=["GET", "POST", "OPTIONS"],
+            max_age=600,
+        )
     register_request_log(app)
     register_authentication(app)
     register_metrics(app)  # after authentication: only authenticated bodies are read

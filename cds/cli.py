@@ -38,18 +38,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         atexit.register(_remove_metrics_dir)
     if args.no_auth:
         os.environ["CDS_AUTH"] = "off"
+    os.environ["CDS_HOST"] = args.host  # the workers' settings tell the local trial by it
     try:
         settings = Settings.from_env()
     except ConfigError as error:
         print(f"baclofen-cds: configuration error: {error}", file=sys.stderr)
         return 2
-    if not settings.auth_enabled and not is_loopback_host(args.host) and not args.allow_insecure:
-        print(
-            "baclofen-cds: refusing to serve without client authentication on a non-loopback "
-            f"address ({args.host}). Turn authentication on, or pass --allow-insecure if you "
-            "really mean it.",
-            file=sys.stderr,
-        )
+    refusal = bind_refusal(args, settings)
+    if refusal:
+        print(f"baclofen-cds: {refusal}", file=sys.stderr)
         return 2
     from cds.server import run_server, validate_startup
 
@@ -66,6 +63,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     run_server(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile)
     return 0
+
+
+def bind_refusal(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Why `serve` must not listen as asked, or None. Off loopback, tokens, feedback and
+    FHIR access tokens would cross the network in the clear without TLS."""
+    if is_loopback_host(args.host):
+        return None
+    if not settings.auth_enabled and not args.allow_insecure:
+        return (f"refusing to serve without client authentication on a non-loopback address "
+                f"({args.host}). Turn authentication on, or pass --allow-insecure if you "
+                "really mean it.")
+    if not (args.certfile and args.keyfile) and not args.behind_tls_proxy:
+        return (f"refusing to serve plain HTTP on a non-loopback address ({args.host}). "
+                "Give --certfile and --keyfile, or pass --behind-tls-proxy when a proxy in "
+                "front terminates TLS and only it can reach this address.")
+    return None
 
 
 def _load_request(path: str, now_iso: str | None) -> tuple[dict, str | None]:
@@ -164,6 +177,10 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw.strip().isdigit() else default
 
 
+def _env_switch(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baclofen-cds", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="accept calls without client JWTs (local trials only)")
     serve.add_argument("--allow-insecure", action="store_true",
                        help="allow --no-auth on a non-loopback address")
+    serve.add_argument("--behind-tls-proxy", action="store_true",
+                       default=_env_switch("CDS_BEHIND_TLS_PROXY"),
+                       help="a TLS-terminating proxy is in front: allow plain HTTP on a "
+                       "non-loopback address")
     serve.set_defaults(func=cmd_serve)
 
     evaluate = sub.add_parser("evaluate", help="print the response to a request file, no server")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from cds.net import is_loopback_host
@@ -72,6 +72,18 @@ def _public_base_urls(raw: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
+def _origins(raw: str) -> tuple[str, ...] | None:
+    """Comma-separated origins (scheme://host[:port]) or *; None when not set."""
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.hostname
+                              or parts.path or parts.query):
+            raise ConfigError(f"CDS_CORS_ORIGINS: {origin!r} is not an origin "
+                              "(scheme://host[:port])")
+    return origins or None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable; see the configuration table in the README."""
@@ -92,7 +104,11 @@ class Settings:
     fhir_deadline: float = 8.0
     fhir_max_pages: int = 10
     fhir_max_response_bytes: int = 20 * 1024 * 1024
-    cors_origins: tuple[str, ...] = field(default=("*",))
+    # Browser origins allowed (CORS). None: any origin in the local trial, none otherwise.
+    cors_origins: tuple[str, ...] | None = None
+    # The address `serve` binds (CDS_HOST); with authentication off and a loopback address
+    # this is the local trial, the only mode where any browser origin may call.
+    bind_host: str = "127.0.0.1"
     metrics_token: str | None = None
     # CDS Hooks 2.0 requires a valid access token on every FHIR call; only an operator
     # testing against an open FHIR server (e.g. a public sandbox) turns this on.
@@ -101,10 +117,27 @@ class Settings:
     # off by default because clients such as the CDS Hooks Sandbox key services by id.
     shared_order_service_id: bool = False
 
+    def __post_init__(self) -> None:
+        if self.cors_origins and "*" in self.cors_origins and not self.local_trial:
+            raise ConfigError(
+                "CDS_CORS_ORIGINS=* (any browser origin) is only for the local trial "
+                "(authentication off, loopback); list the origins that may call, e.g. "
+                "https://sandbox.cds-hooks.org"
+            )
+
+    @property
+    def local_trial(self) -> bool:
+        return not self.auth_enabled and is_loopback_host(self.bind_host)
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        if self.cors_origins is None:
+            return ("*",) if self.local_trial else ()
+        return self.cors_origins
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        origins = tuple(o.strip() for o in env.get("CDS_CORS_ORIGINS", "*").split(",") if o.strip())
         return cls(
             database_url=env.get("CDS_DATABASE_URL") or cls.database_url,
             auth_enabled=_switch(env, "CDS_AUTH", True),
@@ -121,7 +154,8 @@ class Settings:
             fhir_max_response_bytes=_int(
                 env, "CDS_FHIR_MAX_RESPONSE_BYTES", cls.fhir_max_response_bytes, 1024
             ),
-            cors_origins=origins or ("*",),
+            cors_origins=_origins(env.get("CDS_CORS_ORIGINS", "")),
+            bind_host=env.get("CDS_HOST") or cls.bind_host,
             metrics_token=env.get("CDS_METRICS_TOKEN") or None,
             fhir_allow_without_token=_switch(env, "CDS_FHIR_ALLOW_WITHOUT_TOKEN", False),
             shared_order_service_id=_switch(env, "CDS_SHARED_ORDER_SERVICE_ID", False),

@@ -97,5 +97,8 @@ def run_server(
             "on_starting": _on_starting,
             "child_exit": _child_exit,
             "post_worker_init": _post_worker_init,
+            # gunicorn 25.1+ opens a control socket at one fixed path per user: every
+            # instance would fight over it, and it can resize or stop the server.
+            "control_socket_disable": True,
         }
     ).run()

@@ -7,8 +7,10 @@ the caller acknowledges anything, so an acknowledged entry survives a crash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -140,6 +142,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _create_private_file(path: str | None) -> None:
+    """Create the SQLite file readable by its owner only (feedback holds clinicians'
+    comments). SQLite gives its -wal and -shm files the same mode. An existing file
+    keeps the mode its operator chose."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    # Exists already, or cannot be made: then the first connection says why.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -148,6 +161,7 @@ class Store:
             kwargs["connect_args"] = {"timeout": 10, "check_same_thread": False}
         self.engine: Engine = create_engine(url, **kwargs)
         if self.engine.dialect.name == "sqlite":
+            _create_private_file(self.engine.url.database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     @property
