@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cds.fhir_servers import ServerPattern, ServerPatternError, parse_server_pattern
 from cds.net import is_loopback_host
 
 
@@ -72,6 +73,25 @@ def _public_base_urls(raw: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
+def _server_patterns(raw: str) -> tuple[ServerPattern, ...]:
+    """Comma-separated FHIR base URLs; append ` private` to one to allow private and
+    loopback addresses for it (e.g. `https://fhir.lab.internal/r4 private`)."""
+    patterns = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        url, _, flag = item.partition(" ")
+        if flag.strip() not in ("", "private"):
+            raise ConfigError(f"CDS_FHIR_ALLOWED_SERVERS: unknown flag {flag.strip()!r}")
+        try:
+            patterns.append(parse_server_pattern(
+                {"url": url, "private_network": flag.strip() == "private"},
+                "CDS_FHIR_ALLOWED_SERVERS", allow_http_loopback=True))
+        except ServerPatternError as error:
+            raise ConfigError(str(error)) from None
+    return tuple(patterns)
+
+
 def _origins(raw: str) -> tuple[str, ...] | None:
     """Comma-separated origins (scheme://host[:port]) or *; None when not set."""
     origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
@@ -101,10 +121,16 @@ class Settings:
     # FHIR-server fallback: per-call timeouts, one deadline for the whole gathering step.
     fhir_connect_timeout: float = 2.0
     fhir_read_timeout: float = 5.0
-    fhir_deadline: float = 8.0
+    # A fraction of the time an EHR waits for a CDS answer (docs/performance.md): the
+    # rest of the call must still fit in that window.
+    fhir_deadline: float = 1.0
     fhir_max_pages: int = 10
     fhir_max_response_bytes: int = 20 * 1024 * 1024
     # Browser origins allowed (CORS). None: any origin in the local trial, none otherwise.
+    # FHIR servers the local trial (authentication off) may call besides loopback ones;
+    # with authentication on, each issuer's `fhir_servers` in the trust file decide.
+    fhir_allowed_servers: tuple[ServerPattern, ...] = ()
+    fhir_ca_bundle: str | None = None  # CA certificates for FHIR servers (PEM file)
     cors_origins: tuple[str, ...] | None = None
     # The address `serve` binds (CDS_HOST); with authentication off and a loopback address
     # this is the local trial, the only mode where any browser origin may call.
@@ -154,6 +180,8 @@ class Settings:
             fhir_max_response_bytes=_int(
                 env, "CDS_FHIR_MAX_RESPONSE_BYTES", cls.fhir_max_response_bytes, 1024
             ),
+            fhir_allowed_servers=_server_patterns(env.get("CDS_FHIR_ALLOWED_SERVERS", "")),
+            fhir_ca_bundle=env.get("CDS_FHIR_CA_BUNDLE") or None,
             cors_origins=_origins(env.get("CDS_CORS_ORIGINS", "")),
             bind_host=env.get("CDS_HOST") or cls.bind_host,
             metrics_token=env.get("CDS_METRICS_TOKEN") or None,

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,7 +54,13 @@ feedback = Table(
     Column("user_comment", Text),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # The authenticated client that sent it ("" with authentication off).
+    Column("client_iss", String(2048), nullable=False, server_default=""),
+    Column("client_tenant", String(256), nullable=False, server_default=""),
 )
+# Per-client quotas count recent rows.
+Index("ix_feedback_client_received", feedback.c.client_iss, feedback.c.client_tenant,
+      feedback.c.received_at)
 
 issued_cards = Table(
     "issued_cards",
@@ -66,8 +73,24 @@ issued_cards = Table(
     # [{"uuid", "label", "kind"?}]: kind is the suggestion's stable name, when it has one
     Column("suggestions", Text, nullable=False, default="[]"),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    # The client the card went to ("" with authentication off): only it may send feedback.
+    Column("client_iss", String(2048), nullable=False, server_default=""),
+    Column("client_tenant", String(256), nullable=False, server_default=""),
+    # [{"system", "code", "display"}] as the card offered them: the report shows our
+    # display text, never the one a client sent back.
+    Column("override_reasons", Text, nullable=False, server_default="[]"),
 )
 Index("ix_issued_cards_issued_at", issued_cards.c.issued_at)
+
+# /readyz writes and deletes a row here: a check that writes nothing says "ready" on a
+# full disk while every authenticated call fails.
+readiness_probe = Table(
+    "readiness_probe",
+    metadata,
+    Column("probe_id", String(64), primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
 
 jwt_replay = Table(
     "jwt_replay",
@@ -109,16 +132,19 @@ class FeedbackEntry:
     override_display: str | None
     user_comment: str | None
     outcome_timestamp: datetime
+    client_iss: str = ""
+    client_tenant: str = ""
 
     def dedupe_key(self) -> str:
-        canonical = json.dumps(
-            [
-                self.service_id, self.card_uuid, self.outcome, sorted(self.accepted_suggestions),
-                self.override_system, self.override_code, self.user_comment,
-                self.outcome_timestamp.astimezone(UTC).isoformat(),
-            ],
-            separators=(",", ":"),
-        )
+        fields: list = [
+            self.service_id, self.card_uuid, self.outcome, sorted(self.accepted_suggestions),
+            self.override_system, self.override_code, self.user_comment,
+            self.outcome_timestamp.astimezone(UTC).isoformat(),
+        ]
+        if self.client_iss:
+            # Another client's identical entry must not make this one look like a retry.
+            fields += [self.client_iss, self.client_tenant]
+        canonical = json.dumps(fields, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -130,6 +156,9 @@ class IssuedCard:
     kind: str
     indicator: str
     suggestions: tuple[tuple[str, ...], ...]  # (uuid, label) or (uuid, label, kind)
+    client_iss: str = ""
+    client_tenant: str = ""
+    override_reasons: tuple[tuple[str, str, str], ...] = ()  # (system, code, display)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -179,6 +208,7 @@ class Store:
                         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                      {"key": _SCHEMA_LOCK_KEY})
                     metadata.create_all(conn, checkfirst=True)
+                    _add_missing_columns(conn)
                 return
             except SQLAlchemyError as error:
                 if self._tables_exist():
@@ -196,7 +226,7 @@ class Store:
             names = set(inspect(self.engine).get_table_names())
         except SQLAlchemyError:
             return False
-        return {"feedback", "issued_cards", "jwt_replay"} <= names
+        return set(metadata.tables) <= names
 
     def _insert_ignoring_duplicates(self, table: Table):
         dialect = postgresql if self.dialect == "postgresql" else sqlite
@@ -227,6 +257,8 @@ class Store:
                 "user_comment": _text(e.user_comment),
                 "outcome_timestamp": _utc(e.outcome_timestamp),
                 "received_at": now,
+                "client_iss": _text(e.client_iss),
+                "client_tenant": _text(e.client_tenant),
             }
             for e in entries
         ]
@@ -252,6 +284,12 @@ class Store:
                 "indicator": c.indicator,
                 "suggestions": json.dumps([_suggestion_json(s) for s in c.suggestions]),
                 "issued_at": now,
+                "client_iss": _text(c.client_iss),
+                "client_tenant": _text(c.client_tenant),
+                "override_reasons": json.dumps([
+                    {"system": system, "code": code, "display": display}
+                    for system, code, display in c.override_reasons
+                ]),
             }
             for c in cards
         ]
@@ -309,13 +347,43 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def check_writable(self) -> bool:
+        """Write, commit, and remove a row bigger than one page: on a full disk (or a
+        database at its size limit) the write fails as every real write would."""
+        probe_id = uuid.uuid4().hex
         try:
             with self.engine.begin() as conn:
-                conn.execute(text("SELECT 1"))
-                conn.execute(delete(jwt_replay).where(jwt_replay.c.jti == "__readiness__"))
+                conn.execute(readiness_probe.insert(), {
+                    "probe_id": probe_id, "payload": "x" * _PROBE_BYTES,
+                    "written_at": datetime.now(UTC)})
+            with self.engine.begin() as conn:
+                conn.execute(delete(readiness_probe).where(
+                    readiness_probe.c.probe_id == probe_id))
             return True
         except SQLAlchemyError:
             return False
+
+
+_PROBE_BYTES = 8192  # two SQLite pages: cannot fit in free space inside an existing page
+
+
+def _add_missing_columns(conn) -> None:
+    """Columns added after a database was created (this service has no migration tool):
+    each new column has a server default, so ALTER TABLE ADD COLUMN fills old rows."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            column_type = column.type.compile(dialect=conn.dialect)
+            default = column.server_default.arg if column.server_default is not None else ""
+            conn.execute(text(
+                f'ALTER TABLE {table.name} ADD COLUMN {column.name} {column_type} '
+                f"NOT NULL DEFAULT '{default}'"))
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def _suggestion_json(suggestion: tuple[str, ...]) -> dict:

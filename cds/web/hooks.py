@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, g, jsonify
 from cds.errors import ClientError
 from cds.feedback import record_feedback
 from cds.storage import StorageError
+from cds.web.auth import current_client
 from cds.web.json_body import json_body
 
 bp = Blueprint("hooks", __name__)
@@ -20,7 +21,7 @@ def invoke(service_id: str):
         g.hook_instance = (
             body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
         )
-    outcome = core.pipeline.call(service_id, body)
+    outcome = core.pipeline.call(service_id, body, current_client())
     g.card_kinds = outcome.card_kinds
     g.cards = outcome.response["cards"]  # for the metrics hook, without re-reading the body
     return jsonify(outcome.response)
