@@ -52,7 +52,9 @@ def gather(request: dict, service: ServiceDefinition, settings: Settings,
     to_fetch = []
     for item in service.prefetch:
         if item.key in prefetch and not _is_operation_outcome(prefetch[item.key]):
-            out.resources.extend(flatten(prefetch[item.key]))  # null -> no data
+            resources = flatten(prefetch[item.key])  # null -> no data
+            _require_string_resource_types(item.key, resources)
+            out.resources.extend(resources)
         else:
             to_fetch.append(item)
     if not to_fetch:
@@ -135,6 +137,16 @@ def gather(request: dict, service: ServiceDefinition, settings: Settings,
     out.truncated.sort()
     _require(service, out)
     return out
+
+
+def _require_string_resource_types(key: str, resources: list[dict]) -> None:
+    """Every later step keys on resourceType; a list or an object there used to be a 500
+    (unhashable). Checked here, in a loop, because the same rule in the request's JSON
+    Schema cost ~7 ms on a 300-resource Bundle."""
+    for index, resource in enumerate(resources):
+        if not isinstance(resource.get("resourceType"), str):
+            location = f"$.prefetch.{key}.entry[{index}].resource.resourceType"
+            raise ClientError(400, f"{location} must be of type string", location=location)
 
 
 def _require(service: ServiceDefinition, out: GatheredData) -> None:
