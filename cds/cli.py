@@ -12,7 +12,13 @@ from typing import Any
 
 from cds.config import ConfigError, Settings
 from cds.net import is_loopback_host
-from cds.server import DEFAULT_THREADS, default_workers
+from cds.serving_model import (
+    DEFAULT_THREADS,
+    WORKER_CLASSES,
+    default_workers,
+    patch_for_gevent,
+    worker_class_from,
+)
 
 
 def _configure_logging() -> None:
@@ -61,20 +67,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         print("baclofen-cds: --certfile and --keyfile go together", file=sys.stderr)
         return 2
-    run_server(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile)
+    run_server(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile,
+               args.worker_class, settings.operator_bind)
     return 0
 
 
 def bind_refusal(args: argparse.Namespace, settings: Settings) -> str | None:
     """Why `serve` must not listen as asked, or None. Off loopback, tokens, feedback and
     FHIR access tokens would cross the network in the clear without TLS."""
+    tls = bool(args.certfile and args.keyfile) or args.behind_tls_proxy
+    operator = settings.operator_bind
+    if operator and not is_loopback_host(operator[0]) and not tls:
+        return (f"refusing to serve the operator endpoints over plain HTTP on a non-loopback "
+                f"address ({operator[0]}); bind CDS_OPERATOR_BIND to loopback, or give TLS.")
     if is_loopback_host(args.host):
         return None
     if not settings.auth_enabled and not args.allow_insecure:
         return (f"refusing to serve without client authentication on a non-loopback address "
                 f"({args.host}). Turn authentication on, or pass --allow-insecure if you "
                 "really mean it.")
-    if not (args.certfile and args.keyfile) and not args.behind_tls_proxy:
+    if not tls:
         return (f"refusing to serve plain HTTP on a non-loopback address ({args.host}). "
                 "Give --certfile and --keyfile, or pass --behind-tls-proxy when a proxy in "
                 "front terminates TLS and only it can reach this address.")
@@ -190,9 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8080")))
     serve.add_argument("--workers", type=int, default=_env_int("CDS_WORKERS", default_workers()),
                        help="worker processes (default: one per CPU core)")
+    serve.add_argument("--worker-class", choices=WORKER_CLASSES,
+                       default=worker_class_from([]),
+                       help="gevent (default): slow peers and FHIR-server waits cost a "
+                       "greenlet, not a worker; gthread: one thread per connection")
     serve.add_argument("--threads", type=int, default=_env_int("CDS_THREADS", DEFAULT_THREADS),
-                       help="threads per worker (default 1; raise it when calls fall back "
-                       "to the client's FHIR server)")
+                       help="threads per worker with --worker-class gthread (default 1)")
     serve.add_argument("--certfile", default=os.environ.get("CDS_TLS_CERTFILE"),
                        help="serve HTTPS with this PEM certificate (or terminate TLS in front)")
     serve.add_argument("--keyfile", default=os.environ.get("CDS_TLS_KEYFILE"),
@@ -235,8 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"] and worker_class_from(argv) == "gevent":
+        patch_for_gevent()  # before ssl, requests or psycopg are imported (serving_model)
+    _configure_logging()
     # Subcommands with their own argument parsers, owned by their packages.
     if argv and argv[0] in DELEGATED:
         module_name, function_name = DELEGATED[argv[0]]
