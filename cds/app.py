@@ -20,7 +20,7 @@ from cds.web.auth import build_authenticator, register_authentication
 from cds.web.errors import register_error_handlers
 from cds.web.json_provider import OrjsonProvider
 from cds.web.metrics import bp as metrics_bp
-from cds.web.metrics import register_metrics
+from cds.web.metrics import register_metrics, register_operator_bind
 from cds.web.request_log import register_request_log
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def create_app(
             max_age=600,
         )
     register_request_log(app)
+    register_operator_bind(app)  # before authentication: the operator address has no JWTs
     register_authentication(app)
     register_metrics(app)  # after authentication: only authenticated bodies are read
     register_error_handlers(app)

@@ -92,6 +92,18 @@ def _server_patterns(raw: str) -> tuple[ServerPattern, ...]:
     return tuple(patterns)
 
 
+def _host_port(raw: str, name: str) -> tuple[str, int] | None:
+    """HOST:PORT (an IPv6 host in brackets); None when not set."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name} must be HOST:PORT, got {raw!r}")
+    return host, int(port)
+
+
 def _origins(raw: str) -> tuple[str, ...] | None:
     """Comma-separated origins (scheme://host[:port]) or *; None when not set."""
     origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
@@ -136,6 +148,10 @@ class Settings:
     # this is the local trial, the only mode where any browser origin may call.
     bind_host: str = "127.0.0.1"
     metrics_token: str | None = None
+    # (host, port) of a separate listener for /metrics and /reports/feedback only.
+    operator_bind: tuple[str, int] | None = None
+    # Feedback entries one client may store per hour (then 429); see cds/feedback.py.
+    feedback_quota_per_hour: int = 10_000
     # CDS Hooks 2.0 requires a valid access token on every FHIR call; only an operator
     # testing against an open FHIR server (e.g. a public sandbox) turns this on.
     fhir_allow_without_token: bool = False
@@ -185,6 +201,9 @@ class Settings:
             cors_origins=_origins(env.get("CDS_CORS_ORIGINS", "")),
             bind_host=env.get("CDS_HOST") or cls.bind_host,
             metrics_token=env.get("CDS_METRICS_TOKEN") or None,
+            operator_bind=_host_port(env.get("CDS_OPERATOR_BIND", ""), "CDS_OPERATOR_BIND"),
+            feedback_quota_per_hour=_int(env, "CDS_FEEDBACK_QUOTA_PER_HOUR",
+                                         cls.feedback_quota_per_hour, 1),
             fhir_allow_without_token=_switch(env, "CDS_FHIR_ALLOW_WITHOUT_TOKEN", False),
             shared_order_service_id=_switch(env, "CDS_SHARED_ORDER_SERVICE_ID", False),
         )

@@ -26,9 +26,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     delete,
     event,
+    func,
     select,
     text,
 )
@@ -332,6 +334,81 @@ class Store:
         except SQLAlchemyError as error:
             raise StorageError(f"replay store unavailable: {type(error).__name__}") from None
 
+    def issued_cards_by_uuid(self, card_uuids: set[str]) -> dict[str, dict]:
+        """The issued cards among these uuids: who received each, through which service,
+        when. Feedback is checked against them (cds/feedback.py)."""
+        if not card_uuids:
+            return {}
+        columns = (issued_cards.c.card_uuid, issued_cards.c.service_id,
+                   issued_cards.c.client_iss, issued_cards.c.client_tenant,
+                   issued_cards.c.issued_at)
+        query = select(*columns).where(issued_cards.c.card_uuid.in_(sorted(card_uuids)))
+        try:
+            with self.engine.connect() as conn:
+                return {row.card_uuid: dict(row._mapping) for row in conn.execute(query)}
+        except SQLAlchemyError as error:
+            raise StorageError(f"issued cards unavailable: {type(error).__name__}") from None
+
+    def feedback_count_since(self, client_iss: str, client_tenant: str, since: datetime
+                             ) -> int:
+        """Feedback entries this client stored since then (per-client quota)."""
+        query = select(func.count()).select_from(feedback).where(
+            feedback.c.client_iss == client_iss, feedback.c.client_tenant == client_tenant,
+            feedback.c.received_at >= _utc(since))
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+        except SQLAlchemyError as error:
+            raise StorageError(f"feedback quota unavailable: {type(error).__name__}") from None
+
+    def shown_by_kind(self, since: datetime | None = None) -> dict[str, int]:
+        """Cards issued from `since` on, counted per card kind, in SQL."""
+        query = select(issued_cards.c.kind, func.count()).group_by(issued_cards.c.kind)
+        if since is not None:
+            query = query.where(issued_cards.c.issued_at >= _utc(since))
+        with self.engine.connect() as conn:
+            return {kind: int(count) for kind, count in conn.execute(query)}
+
+    def latest_feedback_per_card(self, since: datetime | None = None) -> list[dict]:
+        """For each card issued from `since` on that has feedback from the client it was
+        issued to: the card (kind, suggestions, override reasons offered) and its latest
+        feedback (by outcomeTimestamp, then arrival). Selected in SQL, so the report reads
+        one row per answered card in the window, not the whole feedback table."""
+        ranked = (
+            select(
+                feedback.c.card_uuid, feedback.c.outcome, feedback.c.accepted_suggestions,
+                feedback.c.override_system, feedback.c.override_code,
+                func.row_number().over(
+                    partition_by=feedback.c.card_uuid,
+                    order_by=(feedback.c.outcome_timestamp.desc(), feedback.c.id.desc()),
+                ).label("rank"),
+            )
+            .join(issued_cards, _same_card_same_client())
+        )
+        if since is not None:
+            ranked = ranked.where(issued_cards.c.issued_at >= _utc(since))
+        latest = ranked.subquery()
+        query = (
+            select(latest, issued_cards.c.kind, issued_cards.c.suggestions,
+                   issued_cards.c.override_reasons)
+            .join(issued_cards, issued_cards.c.card_uuid == latest.c.card_uuid)
+            .where(latest.c.rank == 1)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def unmatched_feedback_count(self, since: datetime | None = None) -> int:
+        """Feedback (given from `since` on) that matches no card issued in the window to
+        the client that sent it: cards never issued, issued earlier, or not yet recorded."""
+        matched = select(issued_cards.c.card_uuid).where(_same_card_same_client())
+        if since is not None:
+            matched = matched.where(issued_cards.c.issued_at >= _utc(since))
+        query = select(func.count()).select_from(feedback).where(~matched.exists())
+        if since is not None:
+            query = query.where(feedback.c.outcome_timestamp >= _utc(since))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def feedback_rows(self, since: datetime | None = None) -> list[dict]:
         query = select(feedback).order_by(feedback.c.id)
         if since is not None:
@@ -361,6 +438,14 @@ class Store:
             return True
         except SQLAlchemyError:
             return False
+
+
+def _same_card_same_client():
+    return and_(
+        issued_cards.c.card_uuid == feedback.c.card_uuid,
+        issued_cards.c.client_iss == feedback.c.client_iss,
+        issued_cards.c.client_tenant == feedback.c.client_tenant,
+    )
 
 
 _PROBE_BYTES = 8192  # two SQLite pages: cannot fit in free space inside an existing page
