@@ -77,8 +77,8 @@ def measure(service: LiveServer, samples: int) -> tuple[list[float], list[float]
     url = service.base_url + "/cds-services/baclofen-order-sign"
     hook_ms, health_ms = [], []
     for index in range(samples + WARM_UP):
-        body = stop_order_request()
-        hook_elapsed = timed(lambda: session.post(url, json=body, timeout=TIMEOUT))
+        hook_elapsed = timed(lambda: session.post(url, json=stop_order_request(),
+                                                  timeout=TIMEOUT))
         health_elapsed = timed(lambda: session.get(service.base_url + "/healthz",
                                                    timeout=TIMEOUT))
         starved = max(hook_elapsed, health_elapsed) >= TIMEOUT * 1000
