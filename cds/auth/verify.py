@@ -163,9 +163,9 @@ class Authenticator:
         now = self._clock().timestamp()
         skew = self.trust.clock_skew_seconds
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
-        for name, value in (("exp", exp), ("iat", iat), ("nbf", nbf)):
-            if value is not None:
-                _check_numeric_date(name, value)
+        for name in ("exp", "iat", "nbf"):
+            if name in claims:  # present means a number: null is no more a date than "x"
+                _check_numeric_date(name, claims[name])
         if exp <= now - skew:
             raise AuthError("token expired")
         if iat > now + skew:
