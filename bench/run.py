@@ -25,7 +25,13 @@ import requests
 
 from bench.load import LoadResult, run_load
 from bench.payloads import SCENARIOS
-from cds.server import DEFAULT_THREADS, default_workers
+from cds.serving_model import (
+    DEFAULT_THREADS,
+    GUNICORN_WORKER_CLASS,
+    WORKER_CLASSES,
+    default_workers,
+    worker_class_from,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     # The same defaults as `baclofen-cds serve`, so the benchmark runs it as users do.
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--worker-class", choices=WORKER_CLASSES, default=worker_class_from([]))
     parser.add_argument("--concurrency", default="1,4")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_port = _free_port()
     ours = Server([str(BIN / "baclofen-cds"), "serve", "--host", "127.0.0.1", "--port",
                    str(ours_port), "--workers", str(args.workers), "--threads",
-                   str(args.threads)],
+                   str(args.threads), "--worker-class", args.worker_class],
                   {"CDS_AUTH": "off", "CDS_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
                    "CDS_LOG_LEVEL": "WARNING"}, ours_port)
     bodies = {}
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ceiling_port = _free_port()
     ceiling = Server([str(BIN / "python"), "-m", "gunicorn", "bench.ceiling:app", "-b",
                       f"127.0.0.1:{ceiling_port}", "-w", str(args.workers), "--threads",
-                      str(args.threads), "-k", "gthread"],
+                      str(args.threads), "-k", GUNICORN_WORKER_CLASS[args.worker_class]],
                      {"BENCH_CARD_BYTES": str(card_bytes)}, ceiling_port)
     rows = []
     try:
@@ -165,7 +172,8 @@ def _machine() -> dict:
 
 def _print_table(rows: list[dict], args: argparse.Namespace) -> None:
     print(f"\nbaclofen-cds benchmark: {_machine()} workers={args.workers} "
-          f"threads={args.threads} seconds={args.seconds} rounds={args.rounds}")
+          f"worker_class={args.worker_class} threads={args.threads} "
+          f"seconds={args.seconds} rounds={args.rounds}")
     header = ("scenario", "conc", "req KB", "median ms", "p90 ms", "p99 ms", "req/s",
               "ceiling req/s", "ratio", "peak RSS MB", "errors")
     print("| " + " | ".join(header) + " |")

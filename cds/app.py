@@ -20,7 +20,7 @@ from cds.web.auth import build_authenticator, register_authentication
 from cds.web.errors import register_error_handlers
 from cds.web.json_provider import OrjsonProvider
 from cds.web.metrics import bp as metrics_bp
-from cds.web.metrics import register_metrics
+from cds.web.metrics import register_metrics, register_operator_bind
 from cds.web.request_log import register_request_log
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,16 @@ def create_app(
     core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator)
     app.extensions["cds"] = core
 
-    CORS(
-        app,
-        origins=list(settings.cors_origins),
-        allow_headers=["Authorization", "Content-Type"],
-        methods=["GET", "POST", "OPTIONS"],
-        max_age=600,
-    )
+    if settings.allowed_origins:  # any origin only in the local trial (cds.config)
+        CORS(
+            app,
+            origins=list(settings.allowed_origins),
+            allow_headers=["Authorization", "Content-Type"],
+            methods=["GET", "POST", "OPTIONS"],
+            max_age=600,
+        )
     register_request_log(app)
+    register_operator_bind(app)  # before authentication: the operator address has no JWTs
     register_authentication(app)
     register_metrics(app)  # after authentication: only authenticated bodies are read
     register_error_handlers(app)

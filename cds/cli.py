@@ -12,7 +12,13 @@ from typing import Any
 
 from cds.config import ConfigError, Settings
 from cds.net import is_loopback_host
-from cds.server import DEFAULT_THREADS, default_workers
+from cds.serving_model import (
+    DEFAULT_THREADS,
+    WORKER_CLASSES,
+    default_workers,
+    patch_for_gevent,
+    worker_class_from,
+)
 
 
 def _configure_logging() -> None:
@@ -38,18 +44,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         atexit.register(_remove_metrics_dir)
     if args.no_auth:
         os.environ["CDS_AUTH"] = "off"
+    os.environ["CDS_HOST"] = args.host  # the workers' settings tell the local trial by it
     try:
         settings = Settings.from_env()
     except ConfigError as error:
         print(f"baclofen-cds: configuration error: {error}", file=sys.stderr)
         return 2
-    if not settings.auth_enabled and not is_loopback_host(args.host) and not args.allow_insecure:
-        print(
-            "baclofen-cds: refusing to serve without client authentication on a non-loopback "
-            f"address ({args.host}). Turn authentication on, or pass --allow-insecure if you "
-            "really mean it.",
-            file=sys.stderr,
-        )
+    refusal = bind_refusal(args, settings)
+    if refusal:
+        print(f"baclofen-cds: {refusal}", file=sys.stderr)
         return 2
     from cds.server import run_server, validate_startup
 
@@ -64,8 +67,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         print("baclofen-cds: --certfile and --keyfile go together", file=sys.stderr)
         return 2
-    run_server(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile)
+    run_server(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile,
+               args.worker_class, settings.operator_bind)
     return 0
+
+
+def bind_refusal(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Why `serve` must not listen as asked, or None. Off loopback, tokens, feedback and
+    FHIR access tokens would cross the network in the clear without TLS."""
+    tls = bool(args.certfile and args.keyfile) or args.behind_tls_proxy
+    operator = settings.operator_bind
+    if operator and not is_loopback_host(operator[0]) and not tls:
+        return (f"refusing to serve the operator endpoints over plain HTTP on a non-loopback "
+                f"address ({operator[0]}); bind CDS_OPERATOR_BIND to loopback, or give TLS.")
+    if is_loopback_host(args.host):
+        return None
+    if not settings.auth_enabled and not args.allow_insecure:
+        return (f"refusing to serve without client authentication on a non-loopback address "
+                f"({args.host}). Turn authentication on, or pass --allow-insecure if you "
+                "really mean it.")
+    if not tls:
+        return (f"refusing to serve plain HTTP on a non-loopback address ({args.host}). "
+                "Give --certfile and --keyfile, or pass --behind-tls-proxy when a proxy in "
+                "front terminates TLS and only it can reach this address.")
+    return None
 
 
 def _load_request(path: str, now_iso: str | None) -> tuple[dict, str | None]:
@@ -165,6 +190,10 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw.strip().isdigit() else default
 
 
+def _env_switch(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baclofen-cds", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,9 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("CDS_PORT", "8080")))
     serve.add_argument("--workers", type=int, default=_env_int("CDS_WORKERS", default_workers()),
                        help="worker processes (default: one per CPU core)")
+    serve.add_argument("--worker-class", choices=WORKER_CLASSES,
+                       default=worker_class_from([]),
+                       help="gevent (default): slow peers and FHIR-server waits cost a "
+                       "greenlet, not a worker; gthread: one thread per connection")
     serve.add_argument("--threads", type=int, default=_env_int("CDS_THREADS", DEFAULT_THREADS),
-                       help="threads per worker (default 1; raise it when calls fall back "
-                       "to the client's FHIR server)")
+                       help="threads per worker with --worker-class gthread (default 1)")
     serve.add_argument("--certfile", default=os.environ.get("CDS_TLS_CERTFILE"),
                        help="serve HTTPS with this PEM certificate (or terminate TLS in front)")
     serve.add_argument("--keyfile", default=os.environ.get("CDS_TLS_KEYFILE"),
@@ -185,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="accept calls without client JWTs (local trials only)")
     serve.add_argument("--allow-insecure", action="store_true",
                        help="allow --no-auth on a non-loopback address")
+    serve.add_argument("--behind-tls-proxy", action="store_true",
+                       default=_env_switch("CDS_BEHIND_TLS_PROXY"),
+                       help="a TLS-terminating proxy is in front: allow plain HTTP on a "
+                       "non-loopback address")
     serve.set_defaults(func=cmd_serve)
 
     evaluate = sub.add_parser("evaluate", help="print the response to a request file, no server")
@@ -216,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _configure_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"] and worker_class_from(argv) == "gevent":
+        patch_for_gevent()  # before ssl, requests or psycopg are imported (serving_model)
+    _configure_logging()
     # Subcommands with their own argument parsers, owned by their packages.
     if argv and argv[0] in DELEGATED:
         module_name, function_name = DELEGATED[argv[0]]

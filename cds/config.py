@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cds.fhir_servers import ServerPattern, ServerPatternError, parse_server_pattern
+from cds.net import is_loopback_host
 
 
 class ConfigError(ValueError):
@@ -31,6 +36,8 @@ def _float(env: dict[str, str], name: str, default: float, minimum: float = 0.0)
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):  # float() reads "nan" and "inf"; neither is a duration
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     if value <= minimum:
         raise ConfigError(f"{name} must be greater than {minimum}, got {value}")
     return value
@@ -48,6 +55,67 @@ def _switch(env: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be on or off, got {raw!r}")
 
 
+def _public_base_urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated base URLs; https, or http on loopback (local tests and trials)."""
+    urls = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"CDS_PUBLIC_BASE_URL: {item!r} is not an absolute http(s) URL")
+        if parts.query or parts.fragment:
+            raise ConfigError(f"CDS_PUBLIC_BASE_URL: {item!r} must not have a query or fragment")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ConfigError(
+                f"CDS_PUBLIC_BASE_URL: {item!r} must be https (plain http only on loopback)")
+        urls.append(item.rstrip("/"))
+    return tuple(urls)
+
+
+def _server_patterns(raw: str) -> tuple[ServerPattern, ...]:
+    """Comma-separated FHIR base URLs; append ` private` to one to allow private and
+    loopback addresses for it (e.g. `https://fhir.lab.internal/r4 private`)."""
+    patterns = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        url, _, flag = item.partition(" ")
+        if flag.strip() not in ("", "private"):
+            raise ConfigError(f"CDS_FHIR_ALLOWED_SERVERS: unknown flag {flag.strip()!r}")
+        try:
+            patterns.append(parse_server_pattern(
+                {"url": url, "private_network": flag.strip() == "private"},
+                "CDS_FHIR_ALLOWED_SERVERS", allow_http_loopback=True))
+        except ServerPatternError as error:
+            raise ConfigError(str(error)) from None
+    return tuple(patterns)
+
+
+def _host_port(raw: str, name: str) -> tuple[str, int] | None:
+    """HOST:PORT (an IPv6 host in brackets); None when not set."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name} must be HOST:PORT, got {raw!r}")
+    return host, int(port)
+
+
+def _origins(raw: str) -> tuple[str, ...] | None:
+    """Comma-separated origins (scheme://host[:port]) or *; None when not set."""
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if origin != "*" and (parts.scheme not in ("http", "https") or not parts.hostname
+                              or parts.path or parts.query):
+            raise ConfigError(f"CDS_CORS_ORIGINS: {origin!r} is not an origin "
+                              "(scheme://host[:port])")
+    return origins or None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable; see the configuration table in the README."""
@@ -55,7 +123,8 @@ class Settings:
     database_url: str = "sqlite:///baclofen-cds.db"
     auth_enabled: bool = True
     trust_file: str | None = None
-    public_base_url: str | None = None
+    # The URLs clients call (JWT `aud`): scheme, host and any path prefix, no trailing slash.
+    public_base_urls: tuple[str, ...] = ()
     rules_override: str | None = None
     # Request limits: every one answers a clear 413/400 when exceeded.
     max_body_bytes: int = 5 * 1024 * 1024
@@ -64,11 +133,25 @@ class Settings:
     # FHIR-server fallback: per-call timeouts, one deadline for the whole gathering step.
     fhir_connect_timeout: float = 2.0
     fhir_read_timeout: float = 5.0
-    fhir_deadline: float = 8.0
+    # A fraction of the time an EHR waits for a CDS answer (docs/performance.md): the
+    # rest of the call must still fit in that window.
+    fhir_deadline: float = 1.0
     fhir_max_pages: int = 10
     fhir_max_response_bytes: int = 20 * 1024 * 1024
-    cors_origins: tuple[str, ...] = field(default=("*",))
+    # Browser origins allowed (CORS). None: any origin in the local trial, none otherwise.
+    # FHIR servers the local trial (authentication off) may call besides loopback ones;
+    # with authentication on, each issuer's `fhir_servers` in the trust file decide.
+    fhir_allowed_servers: tuple[ServerPattern, ...] = ()
+    fhir_ca_bundle: str | None = None  # CA certificates for FHIR servers (PEM file)
+    cors_origins: tuple[str, ...] | None = None
+    # The address `serve` binds (CDS_HOST); with authentication off and a loopback address
+    # this is the local trial, the only mode where any browser origin may call.
+    bind_host: str = "127.0.0.1"
     metrics_token: str | None = None
+    # (host, port) of a separate listener for /metrics and /reports/feedback only.
+    operator_bind: tuple[str, int] | None = None
+    # Feedback entries one client may store per hour (then 429); see cds/feedback.py.
+    feedback_quota_per_hour: int = 10_000
     # CDS Hooks 2.0 requires a valid access token on every FHIR call; only an operator
     # testing against an open FHIR server (e.g. a public sandbox) turns this on.
     fhir_allow_without_token: bool = False
@@ -76,15 +159,32 @@ class Settings:
     # off by default because clients such as the CDS Hooks Sandbox key services by id.
     shared_order_service_id: bool = False
 
+    def __post_init__(self) -> None:
+        if self.cors_origins and "*" in self.cors_origins and not self.local_trial:
+            raise ConfigError(
+                "CDS_CORS_ORIGINS=* (any browser origin) is only for the local trial "
+                "(authentication off, loopback); list the origins that may call, e.g. "
+                "https://sandbox.cds-hooks.org"
+            )
+
+    @property
+    def local_trial(self) -> bool:
+        return not self.auth_enabled and is_loopback_host(self.bind_host)
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        if self.cors_origins is None:
+            return ("*",) if self.local_trial else ()
+        return self.cors_origins
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        origins = tuple(o.strip() for o in env.get("CDS_CORS_ORIGINS", "*").split(",") if o.strip())
         return cls(
             database_url=env.get("CDS_DATABASE_URL") or cls.database_url,
             auth_enabled=_switch(env, "CDS_AUTH", True),
             trust_file=env.get("CDS_TRUST_FILE") or None,
-            public_base_url=(env.get("CDS_PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            public_base_urls=_public_base_urls(env.get("CDS_PUBLIC_BASE_URL", "")),
             rules_override=env.get("CDS_RULES_OVERRIDE") or None,
             max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
             max_resources=_int(env, "CDS_MAX_RESOURCES", cls.max_resources, 1),
@@ -96,8 +196,14 @@ class Settings:
             fhir_max_response_bytes=_int(
                 env, "CDS_FHIR_MAX_RESPONSE_BYTES", cls.fhir_max_response_bytes, 1024
             ),
-            cors_origins=origins or ("*",),
+            fhir_allowed_servers=_server_patterns(env.get("CDS_FHIR_ALLOWED_SERVERS", "")),
+            fhir_ca_bundle=env.get("CDS_FHIR_CA_BUNDLE") or None,
+            cors_origins=_origins(env.get("CDS_CORS_ORIGINS", "")),
+            bind_host=env.get("CDS_HOST") or cls.bind_host,
             metrics_token=env.get("CDS_METRICS_TOKEN") or None,
+            operator_bind=_host_port(env.get("CDS_OPERATOR_BIND", ""), "CDS_OPERATOR_BIND"),
+            feedback_quota_per_hour=_int(env, "CDS_FEEDBACK_QUOTA_PER_HOUR",
+                                         cls.feedback_quota_per_hour, 1),
             fhir_allow_without_token=_switch(env, "CDS_FHIR_ALLOW_WITHOUT_TOKEN", False),
             shared_order_service_id=_switch(env, "CDS_SHARED_ORDER_SERVICE_ID", False),
         )

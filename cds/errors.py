@@ -14,6 +14,7 @@ ISSUE_CODES = {
     403: "forbidden",
     404: "not-found",
     405: "not-supported",
+    408: "timeout",
     412: "not-found",
     413: "too-costly",
     415: "not-supported",

@@ -1,21 +1,56 @@
-"""Feedback from CDS clients: validated, then stored durably before it is acknowledged."""
+"""Feedback from CDS clients: validated, tied to the cards each client received, within a
+quota, then stored durably before it is acknowledged.
+
+Integrity rules (docs/security.md):
+- feedback about a card we issued to another client (another issuer or tenant), or
+  through another service, is refused (403) and nothing of the batch is stored;
+- feedback about a card we have no record of is stored but marked unverified: it may
+  be a card issued a moment ago by another instance whose record is still on its way,
+  and the report counts feedback only when it matches a card issued to the same
+  client, so unverified feedback never moves anyone's rates;
+- outcomeTimestamp must be a real instant, no later than now plus clock skew, not older
+  than MAX_AGE, and not before the card was issued;
+- each client may store at most `feedback_quota_per_hour` entries an hour (429).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cds import envelope
+from cds.caller import LOCAL_TRIAL_CLIENT, CdsClient
+from cds.errors import ClientError
 from cds.storage import FeedbackEntry, Store
 
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=30)
+QUOTA_WINDOW = timedelta(hours=1)
 
-def parse_feedback(service_id: str, document: Any) -> list[FeedbackEntry]:
+
+class QuotaExceeded(ClientError):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(429, "This client has sent more feedback this hour than the service "
+                              "accepts; retry later.")
+        self.retry_after_seconds = retry_after_seconds
+
+
+@dataclass(frozen=True)
+class FeedbackPolicy:
+    quota_per_hour: int
+
+
+def parse_feedback(service_id: str, document: Any, client: CdsClient = LOCAL_TRIAL_CLIENT,
+                   now: datetime | None = None) -> list[FeedbackEntry]:
     envelope.validate(document, "feedback")
+    now = now or datetime.now(UTC)
     entries = []
-    for item in document["feedback"]:
+    for index, item in enumerate(document["feedback"]):
         override = item.get("overrideReason") or {}
         reason = override.get("reason") or {}
-        timestamp = item["outcomeTimestamp"].replace("z", "Z").replace("t", "T")
+        timestamp = _outcome_timestamp(item["outcomeTimestamp"], index, now)
         entries.append(
             FeedbackEntry(
                 service_id=service_id,
@@ -26,16 +61,71 @@ def parse_feedback(service_id: str, document: Any) -> list[FeedbackEntry]:
                 override_code=reason.get("code"),
                 override_display=reason.get("display"),
                 user_comment=override.get("userComment"),
-                outcome_timestamp=datetime.fromisoformat(timestamp),
+                outcome_timestamp=timestamp,
+                client_iss=client.iss,
+                client_tenant=client.tenant,
             )
         )
     return entries
 
 
-def record_feedback(store: Store, service_id: str, document: Any
+def _outcome_timestamp(text: str, index: int, now: datetime) -> datetime:
+    """The instant in UTC. Year 1 or 9999 with an offset is valid RFC 3339 but falls off
+    datetime's range when converted (OverflowError): the client's mistake, so a 400. A
+    time far in the future would make every later real outcome invisible (the report
+    counts each card's latest feedback), so the window is bounded both ways."""
+    location = f"$.feedback[{index}].outcomeTimestamp"
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ClientError(400, f"{location} is not a representable instant",
+                          location=location) from None
+    if moment > now + CLOCK_SKEW:
+        raise ClientError(400, f"{location} lies in the future", location=location)
+    if moment < now - MAX_AGE:
+        raise ClientError(400, f"{location} is older than {MAX_AGE.days} days",
+                          location=location)
+    return moment
+
+
+def _check_against_issued(entries: list[FeedbackEntry], issued: Mapping[str, dict],
+                          client: CdsClient) -> None:
+    for index, entry in enumerate(entries):
+        card = issued.get(entry.card_uuid)
+        if card is None:
+            continue
+        location = f"$.feedback[{index}].card"
+        if (card["client_iss"], card["client_tenant"], card["service_id"]) != (
+                client.iss, client.tenant, entry.service_id):
+            raise ClientError(403, f"{location} names a card this service did not issue to "
+                                   "this client.", location=location)
+        issued_at = _as_utc(card["issued_at"])
+        if entry.outcome_timestamp < issued_at - CLOCK_SKEW:
+            location = f"$.feedback[{index}].outcomeTimestamp"
+            raise ClientError(400, f"{location} is before the card was issued",
+                              location=location)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def record_feedback(store: Store, service_id: str, document: Any,
+                    client: CdsClient = LOCAL_TRIAL_CLIENT,
+                    policy: FeedbackPolicy | None = None,
                     ) -> tuple[dict, list[FeedbackEntry]]:
-    """Store the entries (committed before we answer); the receipt and what was parsed."""
-    entries = parse_feedback(service_id, document)
+    """Store the entries (committed before we answer); the receipt and what was stored."""
+    now = datetime.now(UTC)
+    entries = parse_feedback(service_id, document, client, now)
+    issued = store.issued_cards_by_uuid({e.card_uuid for e in entries})
+    _check_against_issued(entries, issued, client)
+    if policy is not None:
+        sent = store.feedback_count_since(client.iss, client.tenant, now - QUOTA_WINDOW)
+        if sent + len(entries) > policy.quota_per_hour:
+            raise QuotaExceeded(retry_after_seconds=int(QUOTA_WINDOW.total_seconds() // 4))
     stored = store.save_feedback(entries)
     receipt = {"received": len(entries), "stored": stored, "duplicates": len(entries) - stored}
+    unverified = sum(e.card_uuid not in issued for e in entries)
+    if unverified:
+        receipt["unverified"] = unverified
     return receipt, entries

@@ -75,17 +75,11 @@ FEEDBACK = Counter(
     ["service", "outcome", "override_reason"],
 )
 
-# FhirFetchError reasons are fixed sentences (cds/fhir_client.py); map them to short labels.
-_FAILURE_KINDS = (
-    ("deadline", "deadline"),
-    ("timed out", "timeout"),
-    ("could not be reached", "unreachable"),
-    ("larger than allowed", "too_large"),
-    ("OperationOutcome", "operation_outcome"),
-    ("not FHIR", "not_fhir"),
-    ("non-JSON", "not_fhir"),
-    ("answered HTTP", "http_status"),
-)
+# FhirFetchError kinds (cds/fhir_client.py): what went wrong, for operators only.
+FAILURE_KINDS = frozenset({
+    "deadline", "timeout", "unreachable", "blocked_address", "not_allowed", "http_status",
+    "too_large", "operation_outcome", "not_fhir", "not_a_bundle",
+})
 
 T = TypeVar("T")
 
@@ -126,21 +120,19 @@ def observe_feedback(
                         reason).inc()
 
 
-def failure_kind(reason: str) -> str:
-    for fragment, kind in _FAILURE_KINDS:
-        if fragment in reason:
-            return kind
-    return OTHER
+def failure_kind(error: BaseException) -> str:
+    kind = getattr(error, "kind", None)
+    return kind if kind in FAILURE_KINDS else OTHER
 
 
-def observe_fhir_fetch(search: Callable[[str], T], query: str) -> T:
+def observe_fhir_fetch(search: Callable[..., T], *args: Any) -> T:
     """Run one fallback search, timing it and counting its result; errors pass through."""
     started = time.perf_counter()
     try:
-        result = search(query)
+        result = search(*args)
     except Exception as error:
         FHIR_FETCHES.labels("failed").inc()
-        FHIR_FAILURES.labels(failure_kind(str(getattr(error, "reason", "")))).inc()
+        FHIR_FAILURES.labels(failure_kind(error)).inc()
         raise
     finally:
         FHIR_TIME.observe(time.perf_counter() - started)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cds import envelope
+from cds.caller import LOCAL_TRIAL_CLIENT, CdsClient
 from cds.cards.extension import EXTENSION_KEY, card_kind, suggestion_kind
 from cds.config import Settings
 from cds.errors import ClientError
@@ -74,12 +75,13 @@ class HookPipeline:
             )
         return service
 
-    def call(self, service_id: str, request: Any) -> HookOutcome:
+    def call(self, service_id: str, request: Any, client: CdsClient = LOCAL_TRIAL_CLIENT
+             ) -> HookOutcome:
         if self.registry.hooks_for(service_id) is None:
             raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
         envelope.validate(request, "request")
         service = self.resolve_service(service_id, request.get("hook"))
-        gathered = gather(request, service, self.settings)
+        gathered = gather(request, service, self.settings, client)
 
         context = request["context"]
         draft_candidates = flatten(context.get("draftOrders"))
@@ -107,7 +109,7 @@ class HookPipeline:
             extension["unresolvedMedicationReferences"] = unresolved
         if extension:
             response["extension"] = {EXTENSION_KEY: extension}
-        self._record(service, cards)
+        self._record(service, cards, client)
         return HookOutcome(
             response=response,
             service=service,
@@ -115,7 +117,8 @@ class HookPipeline:
             models_built=checked.models_built + drafts.models_built,
         )
 
-    def _record(self, service: ServiceDefinition, cards: list[dict]) -> None:
+    def _record(self, service: ServiceDefinition, cards: list[dict], client: CdsClient
+                ) -> None:
         if self.recorder is None or not cards:
             return
         self.recorder.record(
@@ -128,6 +131,13 @@ class HookPipeline:
                 suggestions=tuple(
                     (str(s.get("uuid")), str(s.get("label")), suggestion_kind(s))
                     for s in c.get("suggestions") or []
+                ),
+                # Feedback about this card is accepted from this client only.
+                client_iss=client.iss,
+                client_tenant=client.tenant,
+                override_reasons=tuple(
+                    (str(r.get("system")), str(r.get("code")), str(r.get("display")))
+                    for r in c.get("overrideReasons") or []
                 ),
             )
             for c in cards

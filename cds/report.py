@@ -1,12 +1,19 @@
 """Feedback report for CDS governance: per card kind, how often cards were shown, accepted
 (and with which suggestion) and overridden (and why).
 
-Counting rules, chosen so the rates cannot exceed 100%:
+Counting rules, chosen so the rates cannot exceed 100% and no client can move them:
 - "shown" counts the cards this service issued (table issued_cards) since the date;
+- feedback counts only when it came from the client the card was issued to (same
+  issuer and tenant; with authentication off, every call is the same local client);
 - each shown card counts once, by its latest feedback (outcomeTimestamp, then arrival),
   so a card first overridden and later accepted counts as accepted;
-- feedback about cards outside the window (or never recorded) is reported as
-  `unmatched_feedback`, not mixed into any kind.
+- accepted suggestions are grouped by the suggestion's stable name (or its label) as
+  issued on the card; override reasons by the code the card offered, with the display
+  text of the card we issued, whatever text the client sent back; a code the card did
+  not offer is counted as "a reason the card did not offer";
+- feedback matching no card issued in the window to its sender is `unmatched_feedback`.
+Everything is selected in SQL (cds/storage.py): the report reads one row per answered
+card in the window.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from typing import Any
 from cds.storage import Store
 
 NO_REASON = "no reason given"
+NOT_OFFERED = "a reason the card did not offer"
+UNKNOWN_SUGGESTION = "a suggestion the card did not offer"
 
 
 @dataclass
@@ -66,39 +75,18 @@ def parse_since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time was written in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def build_report(store: Store, since: datetime | None = None) -> FeedbackReport:
-    issued = store.issued_card_rows(since)
-    by_uuid: dict[str, dict] = {row["card_uuid"]: row for row in issued}
-    kinds: dict[str, KindReport] = {}
-    for row in issued:
-        kinds.setdefault(row["kind"], KindReport(row["kind"])).shown += 1
-
-    latest: dict[str, dict] = {}
-    unmatched = 0
-    for row in store.feedback_rows():
-        if row["card_uuid"] not in by_uuid:
-            unmatched += 1
-            continue
-        key = (_as_utc(row["outcome_timestamp"]), row["id"])
-        current = latest.get(row["card_uuid"])
-        if current is None or key > (_as_utc(current["outcome_timestamp"]), current["id"]):
-            latest[row["card_uuid"]] = row
-
-    for card_uuid, row in latest.items():
-        card = by_uuid[card_uuid]
-        report = kinds[card["kind"]]
+    kinds = {kind: KindReport(kind, shown=count)
+             for kind, count in store.shown_by_kind(since).items()}
+    for row in store.latest_feedback_per_card(since):
+        report = kinds.setdefault(row["kind"], KindReport(row["kind"]))
         if row["outcome"] == "accepted":
             report.accepted += 1
             # Group by the suggestion's stable name; labels vary with dose and duration.
             labels = {s["uuid"]: s.get("kind") or s["label"]
-                      for s in json.loads(card["suggestions"] or "[]")}
+                      for s in json.loads(row["suggestions"] or "[]")}
             for suggestion in json.loads(row["accepted_suggestions"] or "[]"):
-                report.accepted_by_suggestion[labels.get(suggestion, "unknown suggestion")] += 1
+                report.accepted_by_suggestion[labels.get(suggestion, UNKNOWN_SUGGESTION)] += 1
         elif row["outcome"] == "overridden":
             report.overridden += 1
             report.overridden_by_reason[_reason_text(row)] += 1
@@ -107,15 +95,23 @@ def build_report(store: Store, since: datetime | None = None) -> FeedbackReport:
         since=since,
         generated_at=datetime.now(UTC),
         kinds=sorted(kinds.values(), key=lambda k: k.kind),
-        unmatched_feedback=unmatched,
+        unmatched_feedback=store.unmatched_feedback_count(since),
     )
 
 
 def _reason_text(row: dict) -> str:
-    code, display = row.get("override_code"), row.get("override_display")
-    if code and display:
-        return f"{code}: {display}"
-    return code or display or NO_REASON
+    """The reason as our card offered it: the client's own display text is never shown
+    (it is free text from outside), and a client sending only system and code gets the
+    display of the card we issued."""
+    code = row.get("override_code")
+    if not code:
+        return NO_REASON
+    offered = json.loads(row.get("override_reasons") or "[]")
+    system = row.get("override_system")
+    for reason in offered:
+        if reason.get("code") == code and system in (None, reason.get("system")):
+            return f"{code}: {reason.get('display')}"
+    return NOT_OFFERED
 
 
 def _percent(rate: float | None) -> str:
@@ -177,10 +173,29 @@ def render_table(report: FeedbackReport) -> str:
 CSV_HEADER = ("kind", "measure", "detail", "count", "rate")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, row: tuple) -> None:
+        self._writer.writerow([_cell(value) for value in row])
+
+
 def render_csv(report: FeedbackReport) -> str:
-    """Long format (one number per row), easy to pivot in a spreadsheet."""
+    """Long format (one number per row), easy to pivot in a spreadsheet; text cells that
+    a spreadsheet would take for a formula are quoted with a leading apostrophe."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _SafeWriter(out)
     writer.writerow(CSV_HEADER)
     for k in report.kinds:
         writer.writerow((k.kind, "shown", "", k.shown, ""))

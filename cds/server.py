@@ -1,21 +1,22 @@
-"""Run the app under gunicorn (several worker processes, threads for FHIR-server I/O)."""
+"""Run the app under gunicorn: one worker process per core, gevent workers by default
+(cds/serving_model.py says why)."""
 
 from __future__ import annotations
-
-import os
 
 from gunicorn.app.base import BaseApplication
 
 from cds.config import Settings
+from cds.serving_model import (
+    DEFAULT_THREADS,
+    DEFAULT_WORKER_CLASS,
+    GUNICORN_WORKER_CLASS,
+    HEADER_SECONDS,
+    WORKER_CONNECTIONS,
+    default_workers,
+)
 
-# Hook calls with prefetch are CPU-bound: one worker per core, one thread each, gives the
-# most throughput and the lowest tail latency (threads share a GIL; docs/performance.md).
-# Sites whose EHR relies on the FHIR-server fallback raise --threads (docs/deployment.md).
-DEFAULT_THREADS = 1
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+__all__ = ["DEFAULT_THREADS", "DEFAULT_WORKER_CLASS", "default_workers", "run_server",
+           "validate_startup"]
 
 
 def validate_startup(settings: Settings) -> str | None:
@@ -73,6 +74,10 @@ def _child_exit(_arbiter, worker) -> None:
     mark_worker_dead(worker.pid)
 
 
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def run_server(
     host: str,
     port: int,
@@ -80,15 +85,23 @@ def run_server(
     threads: int,
     certfile: str | None = None,
     keyfile: str | None = None,
+    worker_class: str = DEFAULT_WORKER_CLASS,
+    operator_bind: tuple[str, int] | None = None,
 ) -> None:
     tls = {"certfile": certfile, "keyfile": keyfile} if certfile and keyfile else {}
+    binds = [_bind(host, port)]
+    if operator_bind:
+        binds.append(_bind(*operator_bind))  # /metrics and /reports/feedback only
     _Gunicorn(
         {
             **tls,
-            "bind": f"{host}:{port}",
+            "bind": binds,
             "workers": max(1, workers),
             "threads": max(1, threads),
-            "worker_class": "gthread",
+            "worker_class": GUNICORN_WORKER_CLASS[worker_class],
+            "worker_connections": WORKER_CONNECTIONS,
+            # Async workers give a peer this long for a request's headers (then close).
+            "keepalive": HEADER_SECONDS,
             "timeout": 30,
             "graceful_timeout": 10,
             "accesslog": None,  # our own structured request log replaces it
@@ -97,5 +110,8 @@ def run_server(
             "on_starting": _on_starting,
             "child_exit": _child_exit,
             "post_worker_init": _post_worker_init,
+            # gunicorn 25.1+ opens a control socket at one fixed path per user: every
+            # instance would fight over it, and it can resize or stop the server.
+            "control_socket_disable": True,
         }
     ).run()

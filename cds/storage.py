@@ -7,9 +7,12 @@ the caller acknowledges anything, so an acknowledged entry survives a crash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,9 +26,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     delete,
     event,
+    func,
     select,
     text,
 )
@@ -51,7 +56,13 @@ feedback = Table(
     Column("user_comment", Text),
     Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # The authenticated client that sent it ("" with authentication off).
+    Column("client_iss", String(2048), nullable=False, server_default=""),
+    Column("client_tenant", String(256), nullable=False, server_default=""),
 )
+# Per-client quotas count recent rows.
+Index("ix_feedback_client_received", feedback.c.client_iss, feedback.c.client_tenant,
+      feedback.c.received_at)
 
 issued_cards = Table(
     "issued_cards",
@@ -64,8 +75,24 @@ issued_cards = Table(
     # [{"uuid", "label", "kind"?}]: kind is the suggestion's stable name, when it has one
     Column("suggestions", Text, nullable=False, default="[]"),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    # The client the card went to ("" with authentication off): only it may send feedback.
+    Column("client_iss", String(2048), nullable=False, server_default=""),
+    Column("client_tenant", String(256), nullable=False, server_default=""),
+    # [{"system", "code", "display"}] as the card offered them: the report shows our
+    # display text, never the one a client sent back.
+    Column("override_reasons", Text, nullable=False, server_default="[]"),
 )
 Index("ix_issued_cards_issued_at", issued_cards.c.issued_at)
+
+# /readyz writes and deletes a row here: a check that writes nothing says "ready" on a
+# full disk while every authenticated call fails.
+readiness_probe = Table(
+    "readiness_probe",
+    metadata,
+    Column("probe_id", String(64), primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
 
 jwt_replay = Table(
     "jwt_replay",
@@ -107,16 +134,19 @@ class FeedbackEntry:
     override_display: str | None
     user_comment: str | None
     outcome_timestamp: datetime
+    client_iss: str = ""
+    client_tenant: str = ""
 
     def dedupe_key(self) -> str:
-        canonical = json.dumps(
-            [
-                self.service_id, self.card_uuid, self.outcome, sorted(self.accepted_suggestions),
-                self.override_system, self.override_code, self.user_comment,
-                self.outcome_timestamp.astimezone(UTC).isoformat(),
-            ],
-            separators=(",", ":"),
-        )
+        fields: list = [
+            self.service_id, self.card_uuid, self.outcome, sorted(self.accepted_suggestions),
+            self.override_system, self.override_code, self.user_comment,
+            self.outcome_timestamp.astimezone(UTC).isoformat(),
+        ]
+        if self.client_iss:
+            # Another client's identical entry must not make this one look like a retry.
+            fields += [self.client_iss, self.client_tenant]
+        canonical = json.dumps(fields, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -128,6 +158,9 @@ class IssuedCard:
     kind: str
     indicator: str
     suggestions: tuple[tuple[str, ...], ...]  # (uuid, label) or (uuid, label, kind)
+    client_iss: str = ""
+    client_tenant: str = ""
+    override_reasons: tuple[tuple[str, str, str], ...] = ()  # (system, code, display)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -140,6 +173,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _create_private_file(path: str | None) -> None:
+    """Create the SQLite file readable by its owner only (feedback holds clinicians'
+    comments). SQLite gives its -wal and -shm files the same mode. An existing file
+    keeps the mode its operator chose."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    # Exists already, or cannot be made: then the first connection says why.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -148,6 +192,7 @@ class Store:
             kwargs["connect_args"] = {"timeout": 10, "check_same_thread": False}
         self.engine: Engine = create_engine(url, **kwargs)
         if self.engine.dialect.name == "sqlite":
+            _create_private_file(self.engine.url.database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     @property
@@ -165,6 +210,7 @@ class Store:
                         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                      {"key": _SCHEMA_LOCK_KEY})
                     metadata.create_all(conn, checkfirst=True)
+                    _add_missing_columns(conn)
                 return
             except SQLAlchemyError as error:
                 if self._tables_exist():
@@ -182,7 +228,7 @@ class Store:
             names = set(inspect(self.engine).get_table_names())
         except SQLAlchemyError:
             return False
-        return {"feedback", "issued_cards", "jwt_replay"} <= names
+        return set(metadata.tables) <= names
 
     def _insert_ignoring_duplicates(self, table: Table):
         dialect = postgresql if self.dialect == "postgresql" else sqlite
@@ -213,6 +259,8 @@ class Store:
                 "user_comment": _text(e.user_comment),
                 "outcome_timestamp": _utc(e.outcome_timestamp),
                 "received_at": now,
+                "client_iss": _text(e.client_iss),
+                "client_tenant": _text(e.client_tenant),
             }
             for e in entries
         ]
@@ -238,6 +286,12 @@ class Store:
                 "indicator": c.indicator,
                 "suggestions": json.dumps([_suggestion_json(s) for s in c.suggestions]),
                 "issued_at": now,
+                "client_iss": _text(c.client_iss),
+                "client_tenant": _text(c.client_tenant),
+                "override_reasons": json.dumps([
+                    {"system": system, "code": code, "display": display}
+                    for system, code, display in c.override_reasons
+                ]),
             }
             for c in cards
         ]
@@ -280,6 +334,81 @@ class Store:
         except SQLAlchemyError as error:
             raise StorageError(f"replay store unavailable: {type(error).__name__}") from None
 
+    def issued_cards_by_uuid(self, card_uuids: set[str]) -> dict[str, dict]:
+        """The issued cards among these uuids: who received each, through which service,
+        when. Feedback is checked against them (cds/feedback.py)."""
+        if not card_uuids:
+            return {}
+        columns = (issued_cards.c.card_uuid, issued_cards.c.service_id,
+                   issued_cards.c.client_iss, issued_cards.c.client_tenant,
+                   issued_cards.c.issued_at)
+        query = select(*columns).where(issued_cards.c.card_uuid.in_(sorted(card_uuids)))
+        try:
+            with self.engine.connect() as conn:
+                return {row.card_uuid: dict(row._mapping) for row in conn.execute(query)}
+        except SQLAlchemyError as error:
+            raise StorageError(f"issued cards unavailable: {type(error).__name__}") from None
+
+    def feedback_count_since(self, client_iss: str, client_tenant: str, since: datetime
+                             ) -> int:
+        """Feedback entries this client stored since then (per-client quota)."""
+        query = select(func.count()).select_from(feedback).where(
+            feedback.c.client_iss == client_iss, feedback.c.client_tenant == client_tenant,
+            feedback.c.received_at >= _utc(since))
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+        except SQLAlchemyError as error:
+            raise StorageError(f"feedback quota unavailable: {type(error).__name__}") from None
+
+    def shown_by_kind(self, since: datetime | None = None) -> dict[str, int]:
+        """Cards issued from `since` on, counted per card kind, in SQL."""
+        query = select(issued_cards.c.kind, func.count()).group_by(issued_cards.c.kind)
+        if since is not None:
+            query = query.where(issued_cards.c.issued_at >= _utc(since))
+        with self.engine.connect() as conn:
+            return {kind: int(count) for kind, count in conn.execute(query)}
+
+    def latest_feedback_per_card(self, since: datetime | None = None) -> list[dict]:
+        """For each card issued from `since` on that has feedback from the client it was
+        issued to: the card (kind, suggestions, override reasons offered) and its latest
+        feedback (by outcomeTimestamp, then arrival). Selected in SQL, so the report reads
+        one row per answered card in the window, not the whole feedback table."""
+        ranked = (
+            select(
+                feedback.c.card_uuid, feedback.c.outcome, feedback.c.accepted_suggestions,
+                feedback.c.override_system, feedback.c.override_code,
+                func.row_number().over(
+                    partition_by=feedback.c.card_uuid,
+                    order_by=(feedback.c.outcome_timestamp.desc(), feedback.c.id.desc()),
+                ).label("rank"),
+            )
+            .join(issued_cards, _same_card_same_client())
+        )
+        if since is not None:
+            ranked = ranked.where(issued_cards.c.issued_at >= _utc(since))
+        latest = ranked.subquery()
+        query = (
+            select(latest, issued_cards.c.kind, issued_cards.c.suggestions,
+                   issued_cards.c.override_reasons)
+            .join(issued_cards, issued_cards.c.card_uuid == latest.c.card_uuid)
+            .where(latest.c.rank == 1)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def unmatched_feedback_count(self, since: datetime | None = None) -> int:
+        """Feedback (given from `since` on) that matches no card issued in the window to
+        the client that sent it: cards never issued, issued earlier, or not yet recorded."""
+        matched = select(issued_cards.c.card_uuid).where(_same_card_same_client())
+        if since is not None:
+            matched = matched.where(issued_cards.c.issued_at >= _utc(since))
+        query = select(func.count()).select_from(feedback).where(~matched.exists())
+        if since is not None:
+            query = query.where(feedback.c.outcome_timestamp >= _utc(since))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def feedback_rows(self, since: datetime | None = None) -> list[dict]:
         query = select(feedback).order_by(feedback.c.id)
         if since is not None:
@@ -295,13 +424,51 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def check_writable(self) -> bool:
+        """Write, commit, and remove a row bigger than one page: on a full disk (or a
+        database at its size limit) the write fails as every real write would."""
+        probe_id = uuid.uuid4().hex
         try:
             with self.engine.begin() as conn:
-                conn.execute(text("SELECT 1"))
-                conn.execute(delete(jwt_replay).where(jwt_replay.c.jti == "__readiness__"))
+                conn.execute(readiness_probe.insert(), {
+                    "probe_id": probe_id, "payload": "x" * _PROBE_BYTES,
+                    "written_at": datetime.now(UTC)})
+            with self.engine.begin() as conn:
+                conn.execute(delete(readiness_probe).where(
+                    readiness_probe.c.probe_id == probe_id))
             return True
         except SQLAlchemyError:
             return False
+
+
+def _same_card_same_client():
+    return and_(
+        issued_cards.c.card_uuid == feedback.c.card_uuid,
+        issued_cards.c.client_iss == feedback.c.client_iss,
+        issued_cards.c.client_tenant == feedback.c.client_tenant,
+    )
+
+
+_PROBE_BYTES = 8192  # two SQLite pages: cannot fit in free space inside an existing page
+
+
+def _add_missing_columns(conn) -> None:
+    """Columns added after a database was created (this service has no migration tool):
+    each new column has a server default, so ALTER TABLE ADD COLUMN fills old rows."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            column_type = column.type.compile(dialect=conn.dialect)
+            default = column.server_default.arg if column.server_default is not None else ""
+            conn.execute(text(
+                f'ALTER TABLE {table.name} ADD COLUMN {column.name} {column_type} '
+                f"NOT NULL DEFAULT '{default}'"))
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def _suggestion_json(suggestion: tuple[str, ...]) -> dict:

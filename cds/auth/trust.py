@@ -17,6 +17,7 @@ import jsonschema
 import jwt
 import yaml
 
+from cds.fhir_servers import ServerPattern, ServerPatternError, parse_server_pattern
 from cds.net import is_loopback_host
 
 # Asymmetric JWS algorithms only: CDS Hooks forbids `none` and every HMAC algorithm.
@@ -50,6 +51,8 @@ class TrustedIssuer:
     jwks_url: str | None = None
     jku_allowed: frozenset[str] = frozenset()
     tenants: frozenset[str] | None = None  # None: tenant not checked
+    # FHIR servers this client may have us call back (fhirServer); empty: none.
+    fhir_servers: tuple[ServerPattern, ...] = ()
 
     def allows_jku(self, url: str) -> bool:
         """A `jku` header is only honoured if named in this issuer's configuration."""
@@ -111,6 +114,23 @@ TRUST_FILE_SCHEMA: dict[str, Any] = {
                     "jwks_file": {"type": "string", "minLength": 1},
                     "jwks_url": _URL,
                     "jku_allowed": {"type": "array", "items": _URL, "uniqueItems": True},
+                    "fhir_servers": {
+                        "type": "array",
+                        "items": {
+                            "oneOf": [
+                                _URL,
+                                {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["url"],
+                                    "properties": {
+                                        "url": _URL,
+                                        "private_network": {"type": "boolean"},
+                                    },
+                                },
+                            ]
+                        },
+                    },
                     "tenant": {
                         "oneOf": [
                             {"type": "string", "minLength": 1},
@@ -204,12 +224,20 @@ def _parse_issuer(entry: Mapping[str, Any], base_dir: Path, where: str) -> Trust
         _check_key_url(url, f"{where}: jku_allowed")
     tenant = entry.get("tenant")
     tenants = None if tenant is None else frozenset([tenant] if isinstance(tenant, str) else tenant)
+    try:
+        fhir_servers = tuple(
+            parse_server_pattern(item, f"{where}: fhir_servers[{index}]")
+            for index, item in enumerate(entry.get("fhir_servers", ()))
+        )
+    except ServerPatternError as error:
+        raise TrustConfigError(str(error)) from None
     return TrustedIssuer(
         iss=entry["iss"],
         static_keys=static_keys,
         jwks_url=jwks_url,
         jku_allowed=jku_allowed,
         tenants=tenants,
+        fhir_servers=fhir_servers,
     )
 
 

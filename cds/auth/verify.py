@@ -9,7 +9,8 @@ a good token's id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -57,14 +58,18 @@ class Authenticator:
         self,
         trust: TrustConfig,
         replay_store: ReplayStore,
-        public_base_url: str | None = None,
+        public_base_urls: Sequence[str] | str = (),
         jwks_cache: JwksCache | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.trust = trust
         self.replay_store = replay_store
-        self.public_base_url = public_base_url
+        # `aud` is checked against these only, never against the request's Host header:
+        # a client could otherwise replay a token minted for another deployment by
+        # sending that deployment's Host.
+        bases = [public_base_urls] if isinstance(public_base_urls, str) else public_base_urls
+        self.public_base_urls = tuple(b.rstrip("/") for b in bases)
         self.jwks_cache = jwks_cache or JwksCache(
             min_refresh_seconds=trust.jwks_min_refresh_seconds,
             max_age_seconds=trust.jwks_max_age_seconds,
@@ -138,29 +143,29 @@ class Authenticator:
             raise AuthError(f"JWK Set unavailable: {url}") from None
 
     def _check_audience(self, aud: Any, called_url: str) -> None:
-        expected = normalise_url(self.expected_audience(called_url))
         candidates = [aud] if isinstance(aud, str) else aud
         if not isinstance(candidates, list) or not all(isinstance(a, str) for a in candidates):
             raise AuthError("aud must be a string or a list of strings")
-        if expected not in (normalise_url(a) for a in candidates):
-            raise AuthError(f"aud does not match the called URL {expected}")
+        expected = {normalise_url(url) for url in self.expected_audiences(called_url)}
+        if not expected:
+            raise AuthError("no public base URL is configured to check aud against")
+        if expected.isdisjoint(normalise_url(a) for a in candidates):
+            path = _loggable(urlsplit(called_url).path)
+            raise AuthError(f"aud does not name a public URL of this service for path {path}")
 
-    def expected_audience(self, called_url: str) -> str:
-        """The URL the client called: behind a proxy, rebuilt on the public base URL."""
+    def expected_audiences(self, called_url: str) -> list[str]:
+        """The URLs a client may have called: each configured public base URL plus the
+        path the application sees (scheme and host of the request are not trusted)."""
         path = urlsplit(called_url).path
-        if self.public_base_url is None:
-            parts = urlsplit(called_url)
-            return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-        return self.public_base_url.rstrip("/") + path
+        return [base + path for base in self.public_base_urls]
 
     def _check_times(self, claims: Mapping[str, Any]) -> datetime:
         now = self._clock().timestamp()
         skew = self.trust.clock_skew_seconds
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
-        for name, value in (("exp", exp), ("iat", iat), ("nbf", nbf)):
-            is_number = isinstance(value, int | float) and not isinstance(value, bool)
-            if value is not None and not is_number:
-                raise AuthError(f"{name} must be a number")
+        for name in ("exp", "iat", "nbf"):
+            if name in claims:  # present means a number: null is no more a date than "x"
+                _check_numeric_date(name, claims[name])
         if exp <= now - skew:
             raise AuthError("token expired")
         if iat > now + skew:
@@ -175,6 +180,21 @@ class Authenticator:
                 f"{self.trust.max_token_lifetime_seconds} s"
             )
         return datetime.fromtimestamp(exp, UTC)
+
+
+# NumericDates beyond this (the year 5138) are nonsense for a token that lives minutes,
+# and would overflow datetime; the bound also keeps float arithmetic exact enough.
+MAX_NUMERIC_DATE = 10**11
+
+
+def _check_numeric_date(name: str, value: Any) -> None:
+    """A finite number of seconds in a sane range. The JSON parser behind PyJWT reads NaN,
+    Infinity and 1e400 (as inf); every comparison with NaN is false, so an `iat` of NaN
+    would slip past the lifetime cap, and inf overflows datetime (a 500)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AuthError(f"{name} must be a number")
+    if not math.isfinite(value) or abs(value) > MAX_NUMERIC_DATE:
+        raise AuthError(f"{name} must be a finite number of seconds since 1970")
 
 
 def normalise_url(url: str) -> str:

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, current_app, g, jsonify, request
 
 from cds.auth import Authenticator, AuthError, load_trust_config
+from cds.caller import LOCAL_TRIAL_CLIENT, CdsClient
 from cds.config import ConfigError, Settings
 from cds.errors import operation_outcome
 from cds.storage import StorageError, Store
@@ -27,7 +28,26 @@ def build_authenticator(settings: Settings, store: Store) -> Authenticator | Non
             "configure trusted clients (docs/authentication.md) or set CDS_AUTH=off "
             "for a local trial"
         )
-    return Authenticator(load_trust_config(settings.trust_file), store, settings.public_base_url)
+    trust = load_trust_config(settings.trust_file)
+    if not settings.public_base_urls:
+        raise ConfigError(
+            "client authentication is on but CDS_PUBLIC_BASE_URL is not set; name the URL "
+            "clients call (e.g. https://cds.example.org): each token's aud is checked "
+            "against it, never against the request's Host header"
+        )
+    return Authenticator(trust, store, settings.public_base_urls)
+
+
+def current_client() -> CdsClient:
+    """The authenticated client of this request, with its FHIR-server allow-list; the
+    local-trial client when authentication is off."""
+    principal = g.get("principal")
+    authenticator = current_app.extensions["cds"].authenticator
+    if principal is None or authenticator is None:
+        return LOCAL_TRIAL_CLIENT
+    issuer = authenticator.trust.issuers.get(principal.iss)
+    return CdsClient(iss=principal.iss, tenant=principal.tenant or "",
+                     fhir_servers=issuer.fhir_servers if issuer else ())
 
 
 def _unauthorized(status: int = 401, message: str = "Authentication required."):

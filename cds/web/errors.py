@@ -21,7 +21,12 @@ _HTTP_MESSAGES = {
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ClientError)
     def client_error(error: ClientError):
-        return jsonify(operation_outcome(error.status, error.message, error.location)), error.status
+        response = jsonify(operation_outcome(error.status, error.message, error.location))
+        response.status_code = error.status
+        retry_after = getattr(error, "retry_after_seconds", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

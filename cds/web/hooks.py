@@ -3,8 +3,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify
 
 from cds.errors import ClientError
-from cds.feedback import record_feedback
+from cds.feedback import FeedbackPolicy, record_feedback
 from cds.storage import StorageError
+from cds.web.auth import current_client
 from cds.web.json_body import json_body
 
 bp = Blueprint("hooks", __name__)
@@ -20,7 +21,7 @@ def invoke(service_id: str):
         g.hook_instance = (
             body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
         )
-    outcome = core.pipeline.call(service_id, body)
+    outcome = core.pipeline.call(service_id, body, current_client())
     g.card_kinds = outcome.card_kinds
     g.cards = outcome.response["cards"]  # for the metrics hook, without re-reading the body
     return jsonify(outcome.response)
@@ -33,8 +34,14 @@ def feedback(service_id: str):
     if core.registry.hooks_for(service_id) is None:
         raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
     body = json_body()
+    if core.pipeline.recorder is not None:
+        # This process's cards are written in the background; feedback is checked
+        # against them, so let the last few milliseconds' cards land first.
+        core.pipeline.recorder.flush(timeout=1.0)
+    policy = FeedbackPolicy(core.settings.feedback_quota_per_hour)
     try:
-        result, g.feedback_entries = record_feedback(core.store, service_id, body)
+        result, g.feedback_entries = record_feedback(core.store, service_id, body,
+                                                     current_client(), policy)
     except StorageError as error:
         # Not stored, so not acknowledged: the client retries later.
         raise ClientError(503, "Feedback could not be stored right now; please retry.") from error

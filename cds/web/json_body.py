@@ -10,6 +10,7 @@ import orjson
 from flask import current_app, request
 
 from cds.errors import ClientError
+from cds.serving_model import BODY_SECONDS, under_gevent
 
 _STRING = re.compile(rb'"[^"]*"')
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
@@ -56,12 +57,27 @@ def parse_json_body(raw: bytes, max_depth: int) -> Any:
 JSON_TYPES = ("application/json", "application/fhir+json")
 
 
+def _read_body() -> bytes:
+    """The body, within BODY_SECONDS. Under gevent a peer dripping its body a byte at a
+    time costs a greenlet, not a worker, but it must not hold one for ever."""
+    if not under_gevent():
+        return request.get_data(cache=False)  # Werkzeug refuses a declared length over the limit
+    import gevent
+
+    try:
+        with gevent.Timeout(BODY_SECONDS):
+            return request.get_data(cache=False)
+    except gevent.Timeout:
+        message = f"The request body did not arrive within {BODY_SECONDS} s."
+        raise ClientError(408, message) from None
+
+
 def json_body() -> Any:
     """The current request's body as JSON, with the checks every POST endpoint shares."""
     mimetype = request.mimetype or ""
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise ClientError(415, "Send the request as JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=False)  # Werkzeug refuses a declared length over the limit
+    raw = _read_body()
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is None and len(raw) >= limit:
         # A chunked body is cut at the limit without an error; one more byte tells

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tests.support.openapi import check_response
@@ -11,7 +13,8 @@ PATH = "/cds-services/baclofen-order-sign/feedback"
 
 def entry(**overrides):
     base = {"card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "overridden",
-            "outcomeTimestamp": "2026-01-31T10:05:31Z"}
+            "outcomeTimestamp": (datetime.now(UTC) - timedelta(minutes=3)).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")}
     base.update(overrides)
     return base
 
@@ -26,7 +29,9 @@ def test_accepted_feedback_is_stored(client, app):
     body = {"feedback": [entry(outcome="accepted", acceptedSuggestions=[{"id": "sug-1"}])]}
     response = send(client, body)
     assert response.status_code == 200
-    assert response.get_json() == {"received": 1, "stored": 1, "duplicates": 0}
+    # No card with that uuid was issued here: stored, marked unverified (cds/feedback.py).
+    assert response.get_json() == {"received": 1, "stored": 1, "duplicates": 0,
+                                   "unverified": 1}
     rows = app.extensions["cds"].store.feedback_rows()
     assert [(r["outcome"], r["accepted_suggestions"]) for r in rows] == [("accepted", '["sug-1"]')]
 
@@ -42,7 +47,8 @@ def test_override_reason_is_stored(client, app):
 
 def test_repeated_delivery_is_stored_once(client, app):
     body = {"feedback": [entry(), entry()]}
-    assert send(client, body).get_json() == {"received": 2, "stored": 1, "duplicates": 1}
+    assert send(client, body).get_json() == {"received": 2, "stored": 1, "duplicates": 1,
+                                             "unverified": 2}
     assert send(client, body).get_json()["stored"] == 0
     assert len(app.extensions["cds"].store.feedback_rows()) == 1
 

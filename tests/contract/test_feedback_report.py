@@ -24,9 +24,15 @@ def store(settings) -> Store:
     return store
 
 
+OFFERED_REASONS = (
+    (REASON_SYSTEM, "taper-elsewhere", "Taper is managed elsewhere"),
+    (REASON_SYSTEM, "not-taking", "Patient is not taking baclofen"),
+)
+
+
 def issue(store: Store, uuid: str, kind: str, suggestions=()) -> None:
     store.record_cards([IssuedCard(uuid, "baclofen-order-sign", "order-sign", kind, "warning",
-                                   tuple(suggestions))])
+                                   tuple(suggestions), override_reasons=OFFERED_REASONS)])
 
 
 def answer(store: Store, card: str, outcome: str, at: datetime, suggestion: str | None = None,
@@ -47,7 +53,7 @@ def traffic(store: Store) -> datetime:
     answer(store, "t1", "accepted", now, suggestion="s-taper")
     answer(store, "t2", "accepted", now, suggestion="s-keep")
     answer(store, "t3", "overridden", now, code="taper-elsewhere",
-           display="Taper is managed elsewhere")
+           display="=HYPERLINK(\"https://evil.example\")")  # client text is never shown
     # t4: overridden first, accepted later; the later answer counts.
     answer(store, "t4", "overridden", now - timedelta(minutes=5), code="not-taking")
     answer(store, "t4", "accepted", now, suggestion="s-taper")
@@ -152,3 +158,45 @@ def test_accepted_suggestions_group_by_stable_name_not_label(client):
     kinds = {k["kind"]: k for k in client.get("/reports/feedback").get_json()["kinds"]}
     # ...counted as one kind of suggestion.
     assert kinds["supervised-taper"]["acceptedBySuggestion"] == {"replace-with-taper": 3}
+
+
+def test_report_names_reasons_by_the_card_we_issued(store):
+    """Issue 15 finding 4: the report showed client-sent override text verbatim; a client
+    that sends only system and code now gets the display of our card."""
+    now = datetime.now(UTC)
+    issue(store, "c1", "supervised-taper")
+    issue(store, "c2", "supervised-taper")
+    issue(store, "c3", "supervised-taper")
+    answer(store, "c1", "overridden", now, code="not-taking")  # no display sent
+    answer(store, "c2", "overridden", now, code="taper-elsewhere", display="<b>pwned</b>")
+    answer(store, "c3", "overridden", now, code="made-up", display="Give 10x dose")
+    (taper,) = build_report(store).kinds
+    assert dict(taper.overridden_by_reason) == {
+        "not-taking: Patient is not taking baclofen": 1,
+        "taper-elsewhere: Taper is managed elsewhere": 1,
+        "a reason the card did not offer": 1,
+    }
+    text = render_table(build_report(store)) + render_csv(build_report(store))
+    assert "pwned" not in text and "10x" not in text
+
+
+def test_csv_cells_that_spreadsheets_run_as_formulas_are_quoted(store):
+    now = datetime.now(UTC)
+    store.record_cards([IssuedCard("f1", "baclofen-order-sign", "order-sign", "supervised-taper",
+                                   "warning", (("s1", "=cmd|' /C calc'!A0"), ("s2", "@SUM(1)")))])
+    answer(store, "f1", "accepted", now, suggestion="s1")
+    rows = list(csv.reader(io.StringIO(render_csv(build_report(store)))))
+    cells = [cell for row in rows for cell in row]
+    assert "'=cmd|' /C calc'!A0" in cells
+    assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
+
+
+def test_since_is_applied_in_sql_not_by_loading_every_row(store, monkeypatch):
+    """Issue 15 finding 4: every feedback row was loaded on each call (0.6-0.7 s at 100k)."""
+    now = datetime.now(UTC)
+    issue(store, "old", "supervised-taper")
+    answer(store, "old", "overridden", now, code="not-taking")
+    monkeypatch.setattr(Store, "feedback_rows", lambda *a, **k: pytest.fail("loads all rows"))
+    monkeypatch.setattr(Store, "issued_card_rows", lambda *a, **k: pytest.fail("loads all"))
+    assert build_report(store, now + timedelta(days=1)).kinds == []
+    assert build_report(store, now - timedelta(days=1)).kinds[0].overridden == 1

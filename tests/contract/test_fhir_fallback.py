@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 
+from cds.fhir_client import NOT_FETCHED
 from tests.support.fake_fhir import bundle, json_answer, slow_answer
 from tests.support.openapi import check_response
 from tests.support.requests import (
@@ -109,13 +111,17 @@ def test_next_link_to_another_origin_is_not_followed(client, fake_fhir):
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 500, 503])
-def test_fhir_server_errors_on_required_data_give_412(client, fake_fhir, status):
+def test_fhir_server_errors_on_required_data_give_412(client, fake_fhir, status, caplog):
+    caplog.set_level(logging.INFO, logger="cds.gather")
     serve_everything(fake_fhir)
     fake_fhir.routes["/MedicationRequest"] = json_answer(
         {"resourceType": "OperationOutcome"}, status=status)
     response = call(client, fallback_request(fake_fhir))
     assert response.status_code == 412
-    assert f"HTTP {status}" in response.get_json()["issue"][0]["diagnostics"]
+    # The client learns only that the data could not be had; the operator's log says why.
+    assert NOT_FETCHED in response.get_json()["issue"][0]["diagnostics"]
+    assert str(status) not in response.get_json()["issue"][0]["diagnostics"]
+    assert "medications failed: http_status" in caplog.text
 
 
 def test_fhir_server_error_on_optional_data_is_reported(client, fake_fhir):
@@ -124,8 +130,7 @@ def test_fhir_server_error_on_optional_data_is_reported(client, fake_fhir):
     response = call(client, fallback_request(fake_fhir))
     assert response.status_code == 200
     unavailable = response.get_json()["extension"]["org.baclofen-cds"]["unavailableData"]
-    assert unavailable == [{"prefetchKey": "observations",
-                            "reason": "the FHIR server answered HTTP 500"}]
+    assert unavailable == [{"prefetchKey": "observations", "reason": NOT_FETCHED}]
 
 
 @pytest.mark.parametrize("body", [b"<html>oops</html>", b'{"hello": "world"}', b"[1,2,3]"])
@@ -165,7 +170,7 @@ def test_oversized_fhir_answer_is_refused(make_app, fake_fhir):
     fake_fhir.routes["/MedicationRequest"] = json_answer(big)
     response = call(client, fallback_request(fake_fhir))
     assert response.status_code == 412
-    assert "larger than allowed" in response.get_json()["issue"][0]["diagnostics"]
+    assert NOT_FETCHED in response.get_json()["issue"][0]["diagnostics"]
 
 
 def test_token_never_appears_in_responses_or_logs(client, fake_fhir, caplog):

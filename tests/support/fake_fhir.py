@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 # A route answers (status, body, extra headers) for a request path; the body is bytes,
@@ -34,6 +36,7 @@ class FakeFhirServer:
     routes: dict[str, Handler] = field(default_factory=dict)
     default: Handler | None = None
     seen: list[SeenRequest] = field(default_factory=list)
+    tls: tuple[Path, Path] | None = None  # (certificate, key): serve https
 
     def __post_init__(self) -> None:
         owner = self
@@ -86,6 +89,10 @@ class FakeFhirServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def _match(self, path: str) -> Handler | None:
@@ -95,8 +102,13 @@ class FakeFhirServer:
         return self.default
 
     @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> FakeFhirServer:
         self.thread.start()

@@ -28,6 +28,9 @@ class LiveServer:
         scheme = "https" if tls_cert else "http"
         self.base_url = f"{scheme}://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
+        if self.env.get("CDS_AUTH", "on") != "off":
+            # As an operator configures it: the URL clients call, which each token's aud names.
+            self.env.setdefault("CDS_PUBLIC_BASE_URL", self.base_url)
         self.workers = workers
         self.args = args or []
         self.proc: subprocess.Popen | None = None

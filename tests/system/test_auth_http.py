@@ -178,5 +178,27 @@ def test_auth_on_without_trust_file_refuses_to_start(tmp_path):
         create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", auth_enabled=True))
 
 
+def test_auth_on_without_public_base_url_refuses_to_start(tmp_path, trust_file):
+    """Issue 15 finding 8: without it, aud was checked against the request's Host."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", auth_enabled=True,
+                        trust_file=str(trust_file))
+    with pytest.raises(ConfigError, match="CDS_PUBLIC_BASE_URL"):
+        create_app(settings)
+
+
+def test_token_for_another_deployment_is_refused_whatever_the_host_header(server, keys):
+    """Issue 15 finding 8, over HTTP: aud names another deployment, and the request says
+    it is for that host."""
+    other = "https://cds.other-hospital.example"
+    path = "/cds-services/baclofen-patient-view"
+    token = sign(keys["ES384"], "ES384", "ec-1", claims_for(other + path))
+    response = requests.post(server.base_url + path, json=hook_request("patient-view"),
+                             headers={"Authorization": f"Bearer {token}",
+                                      "Host": "cds.other-hospital.example",
+                                      "X-Forwarded-Host": "cds.other-hospital.example",
+                                      "X-Forwarded-Proto": "https"}, timeout=10)
+    assert response.status_code == 401
+
+
 def test_auth_is_on_by_default():
     assert Settings.from_env({}).auth_enabled is True

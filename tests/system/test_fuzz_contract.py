@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from cds import envelope
 from cds.auth.keys_cli import public_jwk
 from tests.support import paths
 from tests.support.fake_fhir import FakeFhirServer, bundle, json_answer
@@ -72,6 +73,7 @@ def service(tmp_path_factory, signing_key):
         "CDS_TRUST_FILE": str(trust),
         "CDS_DATABASE_URL": f"sqlite:///{tmp / 'fuzz.db'}",
         "CDS_FHIR_DEADLINE": "1",
+        "CDS_FEEDBACK_QUOTA_PER_HOUR": str(10**9),  # quotas: test_feedback_integrity.py
     })
     server.start(tmp / "server.log")
     yield server
@@ -88,6 +90,13 @@ def bearer(key, url: str) -> str:
 REAL_IDS = sorted(set(HOOK_SERVICE.values()))
 
 
+def is_rfc3339(value: object) -> bool:
+    try:
+        return isinstance(value, str) and envelope._is_rfc3339(value)
+    except ValueError:
+        return False
+
+
 def aim(case, fhir_base_url: str) -> None:
     """Keep generated data, but make it reach the code worth fuzzing, on this machine."""
     body = case.body
@@ -96,6 +105,12 @@ def aim(case, fhir_base_url: str) -> None:
         if isinstance(server, str) and server.lower().startswith(("http:", "https:")):
             # Only http(s) could leave the machine; other junk stays to be refused.
             body["fhirServer"] = fhir_base_url
+    entries = body.get("feedback") if isinstance(body, dict) else None
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict) and is_rfc3339(entry.get("outcomeTimestamp")):
+            # Valid per the schema, but the service also wants it recent (no later than
+            # now, at most 30 days old: tests/contract/test_feedback_integrity.py).
+            entry["outcomeTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     service_id = (case.path_parameters or {}).get("serviceId")
     # A random service id is a 404 before anything else runs: send 3 in 4 cases to a
     # real service (the one for the generated hook when there is one).

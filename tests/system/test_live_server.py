@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,14 +61,14 @@ def test_feedback_survives_a_restart(live_server, tmp_path):
     env = {"CDS_DATABASE_URL": f"sqlite:///{db}"}
     server = live_server(env)
     body = {"feedback": [{"card": "card-1", "outcome": "overridden",
-                          "outcomeTimestamp": "2026-01-31T10:05:31Z"}]}
+                          "outcomeTimestamp": datetime.now(UTC).isoformat()}]}
     url = server.base_url + "/cds-services/baclofen-order-sign/feedback"
     assert requests.post(url, json=body, timeout=10).json()["stored"] == 1
     server.stop()
     restarted = live_server(env)
     url = restarted.base_url + "/cds-services/baclofen-order-sign/feedback"
     assert requests.post(url, json=body, timeout=10).json() == {
-        "received": 1, "stored": 0, "duplicates": 1}
+        "received": 1, "stored": 0, "duplicates": 1, "unverified": 1}
     rows = Store(f"sqlite:///{db}").feedback_rows()
     assert [r["card_uuid"] for r in rows] == ["card-1"]
 

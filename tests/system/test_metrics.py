@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from cds.fhir_client import FhirFetchError
 from cds.metrics import failure_kind
 from tests.support.fake_fhir import bundle, json_answer
 from tests.support.requests import hook_request, patient, searched_paths, stop_order_request
@@ -128,11 +129,11 @@ def test_fhir_fallback_fetches_failures_and_time(client, fake_fhir):
     assert delta("cds_fhir_fetch_duration_seconds_sum") > 0
 
 
-def test_failure_reasons_map_to_a_few_labels():
-    assert failure_kind("the FHIR server answered HTTP 503") == "http_status"
-    assert failure_kind("the FHIR server timed out") == "timeout"
-    assert failure_kind("the FHIR server did not answer before the deadline") == "deadline"
-    assert failure_kind("something new") == "other"
+def test_failure_kinds_are_a_closed_set_of_labels():
+    assert failure_kind(FhirFetchError("http_status")) == "http_status"
+    assert failure_kind(FhirFetchError("blocked_address")) == "blocked_address"
+    assert failure_kind(FhirFetchError("made-up")) == "other"
+    assert failure_kind(ValueError("x")) == "other"
 
 
 def test_operator_token_protects_metrics_and_reports(make_app):

@@ -126,7 +126,7 @@ def cache(clock) -> JwksCache:
 
 def authenticator_for(issuer: dict[str, Any], cache: JwksCache) -> Authenticator:
     trust = parse_trust_config({"issuers": [{"iss": ISS, **issuer}]})
-    return Authenticator(trust, FakeReplayStore(), jwks_cache=cache)
+    return Authenticator(trust, FakeReplayStore(), "https://cds.example.org", jwks_cache=cache)
 
 
 @pytest.fixture

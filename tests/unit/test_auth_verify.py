@@ -88,7 +88,7 @@ def trust_document(rsa_key, ec_key, **issuer_extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def authenticator(rsa_key, ec_key, replay_store, remote_keys, now) -> Authenticator:
     trust = parse_trust_config(trust_document(rsa_key, ec_key))
-    return Authenticator(trust, replay_store, jwks_cache=remote_keys, clock=lambda: now)
+    return Authenticator(trust, replay_store, BASE, jwks_cache=remote_keys, clock=lambda: now)
 
 
 def claims_at(now: datetime, **overrides: Any) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def test_behind_a_proxy_aud_is_checked_against_the_public_base_url(
 ):
     trust = parse_trust_config(trust_document(rsa_key, ec_key))
     internal_url = "http://10.0.0.5:8080/cds-services/baclofen-discontinuation"
-    proxied = Authenticator(trust, replay_store, public_base_url=BASE + "/", clock=lambda: now)
+    proxied = Authenticator(trust, replay_store, public_base_urls=BASE + "/", clock=lambda: now)
     direct = Authenticator(trust, FakeReplayStore(), clock=lambda: now)
     token = sign(ec_key, "ES384", claims_at(now))
     assert proxied.authenticate(f"Bearer {token}", internal_url).iss == ISS
@@ -177,7 +177,8 @@ def test_token_from_the_keys_helper_is_accepted(tmp_path, replay_store, capsys):
     assert run_keys_cli(["token", "--key", key_file, "--iss", ISS, "--aud", SERVICE_URL]) == 0
     token = capsys.readouterr().out.strip().splitlines()[-1]
     trust = load_trust_config(tmp_path / "trust-snippet.yaml")
-    principal = Authenticator(trust, replay_store).authenticate(f"Bearer {token}", SERVICE_URL)
+    principal = Authenticator(trust, replay_store, BASE).authenticate(f"Bearer {token}",
+                                                                      SERVICE_URL)
     assert principal.iss == ISS
     assert jwt.get_unverified_header(token)["alg"] == "RS384"
 
@@ -325,7 +326,8 @@ def test_key_pinned_to_an_algorithm_rejects_other_algorithms(
 ):
     document = trust_document(rsa_key, ec_key)
     document["issuers"][0]["jwks"]["keys"][0]["alg"] = "RS384"
-    authenticator = Authenticator(parse_trust_config(document), replay_store, clock=lambda: now)
+    authenticator = Authenticator(parse_trust_config(document), replay_store, BASE,
+                                  clock=lambda: now)
     token = sign(rsa_key, "RS256", claims_at(now), kid="rsa-1")
     assert "key is for 'RS384'" in rejected(authenticator, token)
 
@@ -334,7 +336,8 @@ def test_algorithm_outside_the_configured_allow_list_is_rejected(
     rsa_key, ec_key, replay_store, now
 ):
     document = {**trust_document(rsa_key, ec_key), "algorithms": ["ES384"]}
-    authenticator = Authenticator(parse_trust_config(document), replay_store, clock=lambda: now)
+    authenticator = Authenticator(parse_trust_config(document), replay_store, BASE,
+                                  clock=lambda: now)
     token = sign(rsa_key, "RS384", claims_at(now), kid="rsa-1")
     assert "algorithm not allowed" in rejected(authenticator, token)
 
@@ -381,10 +384,64 @@ def test_missing_or_malformed_authorization_is_rejected(authenticator, header_va
 
 def test_tenant_is_checked_when_configured(rsa_key, ec_key, replay_store, now):
     document = trust_document(rsa_key, ec_key, tenant="hospital-a")
-    authenticator = Authenticator(parse_trust_config(document), replay_store, clock=lambda: now)
+    authenticator = Authenticator(parse_trust_config(document), replay_store, BASE,
+                                  clock=lambda: now)
     good = sign(ec_key, "ES384", claims_at(now, tenant="hospital-a"))
     assert authenticator.authenticate(f"Bearer {good}", SERVICE_URL).tenant == "hospital-a"
     other = sign(ec_key, "ES384", claims_at(now, tenant="hospital-b"))
     assert "tenant" in rejected(authenticator, other)
     missing = sign(ec_key, "ES384", claims_at(now))
     assert "tenant" in rejected(authenticator, missing)
+
+
+# --- issue 15 finding 7: non-finite NumericDates -------------------------------------
+
+
+def sign_raw_payload(key, payload: bytes, kid: str = "ec-1") -> str:
+    """Sign exact payload bytes: json.dumps cannot write 1e400, and writes NaN only as NaN."""
+    return jwt.api_jws.encode(payload, key, algorithm="ES384", headers={"typ": "JWT", "kid": kid})
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+# null: found by tests/contract/test_fuzz_boundary.py (exp null was a 500 on main too).
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "1e300", "null"])
+def test_non_finite_numeric_dates_are_rejected_not_500(authenticator, ec_key, now, claim,
+                                                       literal):
+    claims = claims_at(now)
+    claims[claim] = "__VALUE__"
+    payload = json.dumps(claims).replace('"__VALUE__"', literal).encode()
+    reason = rejected(authenticator, sign_raw_payload(ec_key, payload))
+    assert claim in reason
+
+
+def test_iat_nan_does_not_skip_the_lifetime_cap(authenticator, ec_key, now):
+    """A ten-year token with iat NaN: every comparison with NaN is false, so the lifetime
+    cap used to be skipped and the token accepted."""
+    claims = claims_at(now, exp=int(now.timestamp()) + 10 * 365 * 86400)
+    claims["iat"] = "__VALUE__"
+    payload = json.dumps(claims).replace('"__VALUE__"', "NaN").encode()
+    assert "iat" in rejected(authenticator, sign_raw_payload(ec_key, payload))
+
+
+# --- issue 15 finding 8: aud against configured public URLs only --------------------
+
+
+def test_aud_is_not_checked_against_the_host_the_request_names(authenticator, ec_key, now):
+    """A token minted for another deployment, sent with that deployment's Host header,
+    used to pass: the called URL was rebuilt from the request's Host."""
+    other = "https://cds.other-hospital.example/cds-services/baclofen-discontinuation"
+    token = sign(ec_key, "ES384", claims_at(now, aud=other))
+    assert "aud" in rejected(authenticator, token, url=other)
+
+
+def test_any_of_several_public_base_urls_is_an_accepted_audience(
+        rsa_key, ec_key, replay_store, now):
+    trust = parse_trust_config(trust_document(rsa_key, ec_key))
+    internal = "https://cds.internal.example"
+    both = Authenticator(trust, replay_store, (BASE, internal), clock=lambda: now)
+    path = "/cds-services/baclofen-discontinuation"
+    for base in (BASE, internal):
+        token = sign(ec_key, "ES384", claims_at(now, aud=base + path))
+        assert both.authenticate(f"Bearer {token}", "http://10.0.0.5:8080" + path).iss == ISS
+    token = sign(ec_key, "ES384", claims_at(now, aud="http://10.0.0.5:8080" + path))
+    assert "aud" in rejected(both, token, url="http://10.0.0.5:8080" + path)
