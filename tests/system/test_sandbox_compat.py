@@ -78,6 +78,20 @@ def test_sandbox_draft_orders_get_200_and_no_card(client, hook, order_name, on_b
     assert response.get_json()["cards"] == []
 
 
+def test_sandbox_draft_is_read_with_its_single_object_elements_as_lists(client):
+    """The Sandbox's STU3-shaped category and reasonCode do not hide its draft any more:
+    the draft is read, and the response names the elements read as lists (names only)."""
+    order = sandbox_draft_order(PATIENT, "197391", "Baclofen 10 MG Oral Tablet")
+    context = draft_orders_context(PATIENT, order)
+    response = client.post(ORDER, json=sandbox_request("order-sign", context, True))
+    assert response.status_code == 200
+    extension = response.get_json()["extension"]["org.baclofen-cds"]
+    assert "skippedResources" not in extension
+    assert extension["adjustedResources"] == [{"resourceType": "MedicationRequest",
+                                               "readAsList": ["category", "reasonCode"]}]
+    assert "Multiple sclerosis" not in response.get_data(as_text=True)
+
+
 def test_sandbox_patient_view_with_partial_prefetch(client):
     context = {"patientId": PATIENT, "userId": "Practitioner/COREPRACTITIONER1"}
     response = client.post("/cds-services/baclofen-patient-view",
