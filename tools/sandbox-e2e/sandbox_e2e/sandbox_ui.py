@@ -53,6 +53,8 @@ class SandboxPage:
         self.page.get_by_role("menuitem", name="Configure CDS Services").click()
         dialog = self.page.get_by_role("dialog")
         dialog.get_by_text("Configure CDS Services").wait_for()
+        self.page.get_by_role("menu").wait_for(state="hidden")
+        self.page.wait_for_timeout(500)  # let MUI's fade-in finish before a screenshot
         texts = dialog.locator("[class*='url-container']").all_inner_texts()
         return [t.strip() for t in texts]
 

@@ -71,6 +71,8 @@ def draft_of(exchange: Exchange) -> dict:
 
 
 def draft_text(draft: dict) -> str:
+    if not draft.get("dosageInstruction"):
+        return "no medication and no dose (a sparse draft)"
     medication = (draft.get("medicationCodeableConcept") or {}).get("text", "no medication")
     dosage = (draft.get("dosageInstruction") or [{}])[0]
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
