@@ -90,7 +90,17 @@ def test_recorded_orders_are_read_the_same_way():
         "readAsList": ["category", "note", "reasonCode"]}
 
 
-def test_other_resource_types_are_not_adjusted():
+def test_a_nested_single_object_is_read_as_a_list_too():
+    draft = _draft()
+    dosage = draft["dosageInstruction"][0]
+    dosage["doseAndRate"] = dosage["doseAndRate"][0]
+    checked = check_resources([draft], lenient_missing=True)
+    (read,) = checked.resources
+    assert read["dosageInstruction"][0]["doseAndRate"] == [dosage["doseAndRate"]]
+    assert "dosageInstruction.doseAndRate" in checked.adjusted[0].read_as_list
+
+
+def test_other_resource_types_have_lists_read_but_nothing_dropped():
     patient = {"resourceType": "Patient", "id": "p", "name": {"family": "Doe"}}
     checked = check_resources([patient])
     # Patient.name as one object is read as a list, like any single object for a list.
