@@ -179,6 +179,9 @@ def _response_extension(gathered, checked: CheckedResources, drafts: CheckedReso
     skipped = [s.as_json() for s in checked.skipped + drafts.skipped]
     if skipped:
         extension["skippedResources"] = skipped
+    adjusted = [a.as_json() for a in checked.adjusted + drafts.adjusted]
+    if adjusted:
+        extension["adjustedResources"] = adjusted
     return extension
 
 

@@ -2,7 +2,9 @@
 
 Only resource types and codes the rules can use are modelled (checking a resource
 with fhir.resources costs ~0.4 ms; a year of vital signs is thousands of them).
-A resource that fails its model is skipped and reported, never fatal.
+A resource that fails its model is skipped and reported, never fatal; an order that
+fails it only in elements the service does not read is read without them and the
+adjustment reported (cds.tolerant_reading).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.procedure import Procedure
 from pydantic import ValidationError
+
+from cds.tolerant_reading import Adjustment, is_missing, repair
 
 # R4B models for resources whose R4 (4.0.1) JSON shape is unchanged in R4B; see
 # docs/fhir-versions.md for the differences we checked.
@@ -55,6 +59,7 @@ class SkippedResource:
 class CheckedResources:
     resources: list[dict] = field(default_factory=list)
     skipped: list[SkippedResource] = field(default_factory=list)
+    adjusted: list[Adjustment] = field(default_factory=list)
     models_built: Counter[str] = field(default_factory=Counter)  # by resourceType
 
 
@@ -84,7 +89,7 @@ def _error_fields(error: ValidationError) -> str:
 
 
 def _only_missing(error: ValidationError) -> bool:
-    return all(e["type"] == "missing" for e in error.errors())
+    return all(is_missing(e) for e in error.errors())
 
 
 def _relevant(is_relevant: Relevance, resource: dict) -> bool:
@@ -121,8 +126,12 @@ def check_resources(
             model.model_validate(resource)
         except ValidationError as error:
             if not (lenient_missing and _only_missing(error)):
-                out.skipped.append(SkippedResource(kind, _error_fields(error)))
-                continue
+                repaired = repair(model, resource, error, lenient_missing=lenient_missing)
+                if repaired is None:
+                    out.skipped.append(SkippedResource(kind, _error_fields(error)))
+                    continue
+                resource, adjustment = repaired
+                out.adjusted.append(adjustment)
         except (ValueError, TypeError, RecursionError) as error:
             out.skipped.append(SkippedResource(kind, f"could not be read ({type(error).__name__})"))
             continue

@@ -123,15 +123,18 @@ class Authenticator:
         return header
 
     def _verification_key(self, issuer: TrustedIssuer, header: Mapping[str, Any]) -> jwt.PyJWK:
+        """Key selection: a configured key whose kid matches wins, without any fetch; a
+        remote set (the allow-listed `jku`, else the issuer's jwks_url) is asked only for
+        a kid not configured locally. So a site without outbound access can trust a client
+        that always names its public JWK Set in `jku`, such as the CDS Hooks Sandbox."""
         kid, alg, jku = header["kid"], header["alg"], header.get("jku")
-        if jku is not None:
-            if not issuer.allows_jku(jku):
-                raise AuthError(f"jku not on the allow-list of {_loggable(issuer.iss)}")
-            jwk = self._remote_key(jku, kid)
-        else:
-            jwk = issuer.static_keys.get(kid)
-            if jwk is None and issuer.jwks_url is not None:
-                jwk = self._remote_key(issuer.jwks_url, kid)
+        if jku is not None and not issuer.allows_jku(jku):
+            # Refused even when the kid is known: the token points at keys we never agreed on.
+            raise AuthError(f"jku not on the allow-list of {_loggable(issuer.iss)}")
+        jwk = issuer.static_keys.get(kid)
+        remote_url = jku if jku is not None else issuer.jwks_url
+        if jwk is None and remote_url is not None:
+            jwk = self._remote_key(remote_url, kid)
         if jwk is None:
             raise AuthError(f"unknown kid {_loggable(kid)} for {_loggable(issuer.iss)}")
         return _key_for_algorithm(jwk, alg)

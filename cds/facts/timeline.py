@@ -141,10 +141,14 @@ class Timeline:
                 continue
             touched = moments[moment]
             ending = [s for s in touched if s.end == moment or (s.held and s.held_since == moment)]
+            starting = [s for s in touched if s.start == moment]
+            # Drafted: a drafted order's own start or end, or an end a draft set.
+            drafted = any(s.order.is_draft for s in starting) or any(
+                s.order.is_draft or s.changed_by is not None for s in ending)
             steps.append(Step(
                 at=moment, before=before, after=after,
                 estimated=any(s.end_estimated or s.held_estimated for s in ending),
-                draft=any(s.draft for s in touched),
+                draft=drafted,
                 scheduled_end=any(s.scheduled_end for s in ending),
                 hold=any(s.held and s.held_since == moment for s in touched),
                 orders=tuple(dict.fromkeys([*(s.changed_by for s in ending if s.changed_by),
@@ -301,6 +305,7 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
                                                   or draft.planned_end < target.end):
                 target.end, target.draft = draft.planned_end, True
                 target.scheduled_end = draft.planned_end > now
+                target.changed_by = draft
             continue
         if target is None and running and not draft.dose.as_needed_only:
             scheduled = [s for s in running if not s.order.dose.as_needed_only]

@@ -1,11 +1,18 @@
 """CDS Hooks 2.0 suggestions for the supervised-taper card.
 
 The card offers at most one of (selectionBehavior "at-most-one"):
-- "Replace the stop with a supervised taper" (recommended): delete the draft stop or
-  cut order and create the taper MedicationRequest. Actions in one suggestion are
-  applied together (both or neither), so the patient is never left with neither order.
+- "Replace the stop with a supervised taper" (recommended): one `update` action that turns
+  the draft stop or cut order into the taper MedicationRequest (same resource id).
 - "Keep the current dose": delete the draft stop/cut order only.
 Their wording is card text, so it lives in rules/cards.yaml (supervised-taper.taper_plan).
+
+Why one `update` and not `delete` + `create`: real clients apply suggestions differently.
+The CDS Hooks Sandbox applies only the first action of a suggestion (a `delete` first
+leaves its draft empty: the order is lost); a client that applies actions one by one and
+stops early would keep a cut order beside a new taper (two baclofen orders). A single
+update has no order to get wrong: a client that applies all actions ends with exactly the
+taper, and the Sandbox keeps its draft, with the taper's medication (it applies no dose
+or timing from any action). Evidence: docs/integrators.md, tools/sandbox-e2e.
 
 Intrathecal baclofen gets no suggestions: there is no oral plan to create, and the
 card's detail carries `intrathecal_detail()` instead (keep the pump running; reduce by
@@ -30,6 +37,18 @@ def _relative_reference(draft_order_ref: str) -> str:
     return draft_order_ref if "/" in draft_order_ref else f"MedicationRequest/{draft_order_ref}"
 
 
+def draft_into_taper(taper_request: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    """The taper as the new content of the draft order: an `update` names the resource it
+    changes by its id. When the draft is the recorded order itself (a stop drafted on the
+    same id), the taper replaces it in place, so it cannot also name it as prior."""
+    order = dict(taper_request)
+    order["id"] = resource_id.rsplit("/", 1)[-1]
+    prior = (order.get("priorPrescription") or {}).get("reference")
+    if prior == resource_id:
+        del order["priorPrescription"]
+    return order
+
+
 @lru_cache(maxsize=1)
 def default_texts() -> dict[str, str]:
     """The suggestion texts from rules/cards.yaml (card text lives with the rules)."""
@@ -45,7 +64,10 @@ def build_taper_suggestions(
     is_cut: bool,
     texts: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The two suggestions for a draft stop (or large cut) of oral baclofen."""
+    """The two suggestions for a draft stop (or large cut) of oral baclofen.
+
+    `taper_request` is the taper order (cds.taper.fhir); the recommended suggestion sends it
+    as an update of `draft_order_ref` ("MedicationRequest/<id>" or a bare id)."""
     if is_cut != (plan.kind == "cut"):
         raise ValueError("a cut needs a plan that ends at the new dose, a stop one ending at 0")
     texts = texts or default_texts()
@@ -63,11 +85,11 @@ def build_taper_suggestions(
         "isRecommended": True,
         # A stable name for governance counts: labels carry doses and durations.
         "extension": {EXTENSION_KEY: {"suggestion": "replace-with-taper"}},
+        # One action, so no client can apply half of it (see the module docstring).
         "actions": [
-            {"type": "delete", "description": texts[f"delete_{which}"].format(**values),
-             "resourceId": resource_id},
-            {"type": "create", "description": texts["create"].format(**values),
-             "resource": taper_request},
+            {"type": "update",
+             "description": texts.get("update", texts["create"]).format(**values),
+             "resource": draft_into_taper(taper_request, resource_id)},
         ],
     }
     keep = {

@@ -2,7 +2,8 @@
 
 Each taper fixture goes through the HTTP endpoint; the test then behaves like an EHR:
 it takes the request's draftOrders, applies the chosen suggestion's actions as one
-transaction (deletes first, then creates) and checks what the clinician would sign.
+transaction (an update replaces the draft it names) and checks what the clinician would
+sign.
 """
 
 from __future__ import annotations
@@ -32,16 +33,25 @@ def _draft_resources(request: dict) -> list[dict]:
     return [copy.deepcopy(e["resource"]) for e in request["context"]["draftOrders"]["entry"]]
 
 
+def _single(resources: list[dict], kind: str, rid: str, action: dict) -> dict:
+    matching = [r for r in resources if r["resourceType"] == kind and r.get("id") == rid]
+    assert len(matching) == 1, f"{action['type']} names no single draft: {kind}/{rid}"
+    return matching[0]
+
+
 def apply_suggestion(drafts: list[dict], suggestion: dict) -> list[dict]:
-    """Apply all actions or none (CDS Hooks: a suggestion's actions go together)."""
+    """Apply all actions or none (CDS Hooks: a suggestion's actions go together): an update
+    replaces the draft with the same type and id, in its place."""
     result = list(drafts)
     ordered = sorted(suggestion["actions"], key=lambda a: a["type"] != "delete")
     for action in ordered:
         if action["type"] == "delete":
             kind, _, rid = action["resourceId"].partition("/")
-            matching = [r for r in result if r["resourceType"] == kind and r.get("id") == rid]
-            assert len(matching) == 1, f"delete names no single draft: {action['resourceId']}"
-            result.remove(matching[0])
+            result.remove(_single(result, kind, rid, action))
+        elif action["type"] == "update":
+            resource = action["resource"]
+            old = _single(result, resource["resourceType"], resource["id"], action)
+            result[result.index(old)] = copy.deepcopy(resource)
         elif action["type"] == "create":
             result.append(copy.deepcopy(action["resource"]))
         else:
@@ -86,8 +96,10 @@ def test_applying_the_recommended_suggestion_leaves_one_valid_taper(client, path
     result = apply_suggestion(drafts, recommended)
 
     assert all(r.get("status") != "stopped" for r in result), "the stop order is gone"
-    assert all(r["id"] != d["id"] for r in result for d in replaced), "the draft is gone"
     (taper,) = [r for r in result if r["resourceType"] == "MedicationRequest"]
+    # One update turned the draft itself into the taper: same id, nothing else to sign.
+    assert [taper["id"]] == [r["id"] for r in replaced]
+    assert [a["type"] for a in recommended["actions"]] == ["update"]
     MedicationRequest.model_validate(taper)
     assert (taper["status"], taper["intent"]) == ("draft", "order")
     assert taper["subject"]["reference"] == f"Patient/{fixture.request['context']['patientId']}"
@@ -106,9 +118,13 @@ def test_applying_the_recommended_suggestion_leaves_one_valid_taper(client, path
     else:
         assert levels[-1] == expect["ends_at_mg"] and "end" not in steps[-1]["bounds"]
         assert all(level > expect["ends_at_mg"] for level in levels[:-1])
-    # The taper takes over the current order, so the EHR does not run both.
+    # The taper takes over the current order, so the EHR does not run both: it names the
+    # order as prior, or it is that order (a stop drafted on the order's own id).
     active = fixture.request["prefetch"]["medications"]["entry"][0]["resource"]
-    assert taper["priorPrescription"]["reference"] == f"MedicationRequest/{active['id']}"
+    if taper["id"] == active["id"]:
+        assert "priorPrescription" not in taper
+    else:
+        assert taper["priorPrescription"]["reference"] == f"MedicationRequest/{active['id']}"
 
 
 @pytest.mark.parametrize("path", TAPER_FIXTURES, ids=lambda p: p.stem)

@@ -75,10 +75,10 @@ def test_taper_card_over_http_has_schedule_and_readable_suggestions(client, path
             assert _readable(action["description"]), action["description"]
             if action["type"] == "delete":
                 assert action["resourceId"] == f"MedicationRequest/{draft_id}"
-    create = card["suggestions"][0]["actions"][1]
-    assert create["type"] == "create"
-    assert create["resource"]["dosageInstruction"][0]["text"].startswith("Step 1, ")
-    first_dose = create["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+    (update,) = card["suggestions"][0]["actions"]
+    assert update["type"] == "update" and update["resource"]["id"] == draft_id
+    assert update["resource"]["dosageInstruction"][0]["text"].startswith("Step 1, ")
+    first_dose = update["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
     assert first_dose["code"] == expect["unit"]
     assert len({s["uuid"] for s in card["suggestions"]}) == 2
 
@@ -102,7 +102,7 @@ def test_plan_starts_on_the_assessment_date_not_the_wall_clock():
     (card,) = ENGINE.assess(request["hook"], request["context"], clinical_data(request),
                             later).cards
     assert f"| 1 | {later.date().isoformat()} |" in card["detail"]
-    taper = card["suggestions"][0]["actions"][1]["resource"]
+    taper = card["suggestions"][0]["actions"][0]["resource"]
     bounds = taper["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"]
     assert bounds["start"] == later.date().isoformat()
 

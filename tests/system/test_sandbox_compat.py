@@ -1,23 +1,22 @@
 """Requests shaped exactly like the public CDS Hooks Sandbox's get a 200.
 
 The Sandbox (github.com/cds-hooks/sandbox) calls discovery, resolves prefetch itself and
-leaves out keys it could not fill, signs ES384 JWTs whose jku names its own JWK Set, and
-drafts orders sparsely (status draft, no medication or intent until one is chosen).
+leaves out keys it could not fill, signs ES384 JWTs whose jku names its public JWK Set
+(https://sandbox.cds-hooks.org/.well-known/jwks.json), and drafts orders sparsely (status
+draft, no medication or intent until one is chosen). tools/sandbox-e2e drives a real build.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jwt
 import pytest
 import requests
-import yaml
 
 from tests.support import paths
-from tests.support.fake_fhir import FakeFhirServer, json_answer
+from tests.support.outbound import OutboundTrap
 from tests.support.requests import baclofen_request, declared_prefetch_keys, patient
 from tests.support.sandbox import (
     SANDBOX_ISS,
@@ -33,7 +32,6 @@ from tests.support.sandbox import (
 ROOT = paths.ROOT
 PATIENT = "pat-1"
 ORDER = "/cds-services/baclofen-order-sign"
-JWKS_PATH = "/.well-known/jwks.json"
 
 
 def sandbox_prefetch(on_baclofen: bool) -> dict:
@@ -78,6 +76,20 @@ def test_sandbox_draft_orders_get_200_and_no_card(client, hook, order_name, on_b
     assert response.get_json()["cards"] == []
 
 
+def test_sandbox_draft_is_read_with_its_single_object_elements_as_lists(client):
+    """The Sandbox's STU3-shaped category and reasonCode do not hide its draft any more:
+    the draft is read, and the response names the elements read as lists (names only)."""
+    order = sandbox_draft_order(PATIENT, "197391", "Baclofen 10 MG Oral Tablet")
+    context = draft_orders_context(PATIENT, order)
+    response = client.post(ORDER, json=sandbox_request("order-sign", context, True))
+    assert response.status_code == 200
+    extension = response.get_json()["extension"]["org.baclofen-cds"]
+    assert "skippedResources" not in extension
+    assert extension["adjustedResources"] == [{"resourceType": "MedicationRequest",
+                                               "readAsList": ["category", "reasonCode"]}]
+    assert "Multiple sclerosis" not in response.get_data(as_text=True)
+
+
 def test_sandbox_patient_view_with_partial_prefetch(client):
     context = {"patientId": PATIENT, "userId": "Practitioner/COREPRACTITIONER1"}
     response = client.post("/cds-services/baclofen-patient-view",
@@ -104,44 +116,39 @@ def test_published_private_key_matches_published_jwks():
 
 
 @pytest.fixture
-def sandbox_key_server():
-    """The Sandbox's JWK Set, served from 127.0.0.1 instead of sandbox.cds-hooks.org."""
-    server = FakeFhirServer(routes={JWKS_PATH: json_answer(SANDBOX_JWKS)}).start()
-    yield server
-    server.stop()
+def outbound_trap():
+    trap = OutboundTrap().start()
+    # The trap works: an outbound HTTPS call through it is seen (and refused).
+    with pytest.raises(requests.exceptions.ProxyError):
+        requests.get(SANDBOX_JKU, proxies={"https": trap.url}, timeout=5)
+    assert [r.split()[:2] for r in trap.requests] == [["CONNECT", "sandbox.cds-hooks.org:443"]]
+    trap.requests.clear()
+    yield trap
+    trap.stop()
 
 
-@pytest.fixture
-def loopback_sandbox_trust(sandbox_key_server, tmp_path) -> Path:
-    """docs/trust-sandbox.yaml with only its key URLs moved to the loopback key server."""
-    trust = yaml.safe_load((ROOT / "docs" / "trust-sandbox.yaml").read_text())
-    (entry,) = trust["issuers"]
-    assert entry["iss"] == SANDBOX_ISS and entry["jwks_url"] == SANDBOX_JKU
-    assert entry["jku_allowed"] == [SANDBOX_JKU]
-    local = sandbox_key_server.base_url + JWKS_PATH
-    entry["jwks_url"], entry["jku_allowed"] = local, [local]
-    path = tmp_path / "trust-sandbox-loopback.yaml"
-    path.write_text(yaml.safe_dump(trust))
-    return path
-
-
-def test_sandbox_jwt_is_accepted_with_the_sandbox_trust_entry(
-        live_server, loopback_sandbox_trust, sandbox_key_server):
-    server = live_server({"CDS_AUTH": "on", "CDS_TRUST_FILE": str(loopback_sandbox_trust)})
-    jku = sandbox_key_server.base_url + JWKS_PATH
+def test_sandbox_jwt_is_accepted_offline_with_the_trust_entry_in_docs(live_server,
+                                                                        outbound_trap):
+    """Tokens signed as the real Sandbox signs them (jku = its public JWK Set URL) are
+    verified with the key in docs/trust-sandbox.yaml: nothing is fetched from outside."""
+    trust = ROOT / "docs" / "trust-sandbox.yaml"
+    server = live_server({"CDS_AUTH": "on", "CDS_TRUST_FILE": str(trust),
+                          **outbound_trap.proxy_env()})
 
     def call(method: str, path: str, body: dict | None = None, token: str | None = "sandbox"):
         url = server.base_url + path
         headers = {"Accept": "application/json"}
         if token == "sandbox":
-            headers["Authorization"] = f"Bearer {sandbox_jwt(url, jku=jku)}"
+            headers["Authorization"] = f"Bearer {sandbox_jwt(url)}"
         elif token:
             headers["Authorization"] = f"Bearer {token}"
         return requests.request(method, url, json=body, headers=headers, timeout=10)
 
+    assert jwt.get_unverified_header(sandbox_jwt(server.base_url))["jku"] == SANDBOX_JKU
     discovery = call("GET", "/cds-services")
     assert discovery.status_code == 200
-    assert {s["id"] for s in discovery.json()["services"]} >= {"baclofen-order-sign"}
+    assert {s["id"] for s in discovery.json()["services"]} >= {"baclofen-order-select",
+                                                                  "baclofen-order-sign"}
 
     sparse = draft_orders_context(PATIENT, sparse_draft_order(PATIENT))
     response = call("POST", ORDER, sandbox_request("order-sign", sparse, on_baclofen=True))
@@ -151,7 +158,7 @@ def test_sandbox_jwt_is_accepted_with_the_sandbox_trust_entry(
     # Authentication really is on: no token, or a token for another URL, is refused.
     assert call("POST", ORDER, sandbox_request("order-sign", sparse), token=None) \
         .status_code == 401
-    other_aud = sandbox_jwt(server.base_url + "/cds-services/other", jku=jku)
+    other_aud = sandbox_jwt(server.base_url + "/cds-services/other")
     assert call("POST", ORDER, sandbox_request("order-sign", sparse), token=other_aud) \
         .status_code == 401
-    assert [r.path for r in sandbox_key_server.seen] == [JWKS_PATH]  # fetched once, cached
+    assert outbound_trap.requests == [], "the service fetched the Sandbox's JWK Set"

@@ -109,13 +109,10 @@ def test_suggestions_replace_or_keep(is_cut):
     replace, keep = build_taper_suggestions(plan, request, "draft-1", is_cut=is_cut)
     assert replace["isRecommended"] is True and keep["isRecommended"] is False
     assert replace["uuid"] != keep["uuid"]
-    delete, create = replace["actions"]
-    assert delete == {
-        "type": "delete",
-        "description": delete["description"],
-        "resourceId": "MedicationRequest/draft-1",
-    }
-    assert create["type"] == "create" and create["resource"] is request
+    (update,) = replace["actions"]
+    assert update["type"] == "update" and update["description"].startswith("Order the taper")
+    # The draft's own id, everything else the taper order.
+    assert update["resource"] == {**request, "id": "draft-1"}
     assert keep["actions"][0]["resourceId"] == "MedicationRequest/draft-1"
     if is_cut:
         assert (
