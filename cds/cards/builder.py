@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from cds.cards.extension import EXTENSION_KEY
-from cds.cards.text import date_text, duration, fill, number, plain, summary, word
+from cds.cards.text import date_text, duration, end_text, fill, number, plain, summary, word
 from cds.facts.orders import Order
 from cds.facts.signs import Sign
 from cds.findings import Finding
@@ -87,7 +87,8 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
         ago = duration((now - event.at).total_seconds(), words["durations"])
         values["event_ago"] = ago
         values["event_ago_short"] = word(words["ago"], duration=ago)
-        values["event_date"] = date_text(event.at)
+        values["event_date"] = end_text(event.at, words) if event.scheduled_end \
+            else date_text(event.at)
     else:
         values["event_ago"] = values["event_ago_short"] = words["unknown_time"]
         values["event_date"] = words["unknown_time"]
@@ -304,11 +305,14 @@ def order_line(order: Order, finding: Finding, knowledge: Knowledge, values: dic
         amount = word(words["dose_unknown_reason"], reason=dose.unknown_reason or "?")
     dates = [word(words["dates"]["authored"], date=date_text(order.start)[:10])
              if order.start else words["dates"]["none"]]
-    segment = next((s for s in finding.subject.timeline.segments if s.order is order), None)
+    # An order of several dated steps has a segment per step: the last one ends it.
+    segments = [s for s in finding.subject.timeline.segments if s.order is order]
+    segment = segments[-1] if segments else None
     if segment is not None and segment.end is not None:
         key = "ended_estimated" if segment.end_estimated else (
             "ends" if segment.end > finding.assessed_at else "ended")
-        dates.append(word(words["dates"][key], date=date_text(segment.end)))
+        when = date_text(segment.end) if segment.end_estimated else end_text(segment.end, words)
+        dates.append(word(words["dates"][key], date=when))
     if segment is not None and segment.held and segment.held_since is not None:
         dates.append(word(words["dates"]["held"], date=date_text(segment.held_since)))
     if order.validity_end is not None and order.validity_end < finding.assessed_at \

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 MAX_VALUE_CHARS = 400
@@ -85,6 +85,14 @@ def number(value: float | None) -> str:
 
 def date_text(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def end_text(moment: datetime, words: Mapping[str, Any]) -> str:
+    """When something ends. An end at midnight UTC is how a date-only end ("through
+    2026-11-27") is held, so it is shown as the end of the day before."""
+    if moment.hour == moment.minute == moment.second == moment.microsecond == 0:
+        return word(words["end_of_day"], date=(moment - timedelta(days=1)).strftime("%Y-%m-%d"))
+    return word(words["end_at"], date=date_text(moment))
 
 
 def duration(seconds: float, words: Mapping[str, str]) -> str:

@@ -201,6 +201,10 @@ def _planned_end(resource: Mapping, start: datetime | None) -> datetime | None:
     ends: list[datetime] = []
     for repeat in _repeats(resource):
         end = parse_period_end(_dict(repeat.get("boundsPeriod")).get("end"))
+        if end is not None and start is not None and end <= start:
+            # An end before the order began is no end anyone meant: a date being typed
+            # ("0002-11-27" on the way to "2026-11-27") or a slip. The order runs on.
+            end = None
         if end is not None:
             ends.append(end)
             continue

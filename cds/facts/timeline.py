@@ -335,7 +335,9 @@ def _draft_segments(draft: Order, start: datetime) -> list[Segment]:
     if len(steps) > 1:
         return [Segment(draft, max(begin or start, start), end, level, draft=True)
                 for begin, end, level in steps]
-    return [Segment(draft, start, draft.planned_end, draft.dose.scheduled, draft=True)]
+    end = draft.planned_end
+    return [Segment(draft, start, end, draft.dose.scheduled, draft=True,
+                    scheduled_end=end is not None and end > start)]
 
 
 def _dated_steps(order: Order, start: datetime | None

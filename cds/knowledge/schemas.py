@@ -414,7 +414,7 @@ CARDS_FILE = {
                              "frequency", "as_needed", "dose_unknown_reason", "step",
                              "step_being_signed", "new_dose_as_needed", "prn_use",
                              "renal_dose_note", "stop_reasons", "stop_reason_with_text",
-                             "depletion", "pump_basis", "risk_levels"],
+                             "depletion", "pump_basis", "risk_levels", "end_of_day", "end_at"],
                 "additionalProperties": False,
                 "properties": {
                     "event_verb": _strings(["none", "stop", "hold", "cut", "fast-step",
@@ -440,6 +440,7 @@ CARDS_FILE = {
                                               "pregnancy", "other"]),
                     "depletion": _strings(["past", "future"]),
                     "risk_levels": _strings(["high", "standard"]),
+                    "end_of_day": _TEXT, "end_at": _TEXT,
                 },
             },
         },
