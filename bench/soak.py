@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     server = Server([str(BIN / "baclofen-cds"), "serve", "--host", "127.0.0.1", "--port",
                      str(port), "--workers", str(args.workers), "--threads", str(args.threads)],
                     {"CDS_AUTH": "off", "CDS_DATABASE_URL": database_url,
-                     "CDS_LOG_LEVEL": "WARNING"}, port)
+                     "CDS_LOG_LEVEL": "WARNING",
+                     # One local client sends all the feedback; the quota is not soaked here.
+                     "CDS_FEEDBACK_QUOTA_PER_HOUR": str(10**9)}, port)
     base = f"http://127.0.0.1:{port}"
     traffic = Traffic(fhir.base_url)
     windows: list[Window] = [Window()]
