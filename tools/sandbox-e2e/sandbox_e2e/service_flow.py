@@ -253,7 +253,12 @@ def run_mode(browser: Any, auth: bool, out: Path, site_url: str, fhir_url: str,
         env |= {"CDS_AUTH": "on", "CDS_TRUST_FILE": str(REPO / "docs" / "trust-sandbox.yaml")}
     else:
         env["CDS_AUTH"] = "off"
-    service = Service(env, [] if auth else ["--no-auth"], out / f"service-{slug}.log").start()
+    service = Service(env, [] if auth else ["--no-auth"], out / f"service-{slug}.log")
+    if auth:
+        # As an operator would: the URL the Sandbox calls (each token's aud) and the
+        # origin the Sandbox is served from (CORS).
+        service.env |= {"CDS_PUBLIC_BASE_URL": service.base_url, "CDS_CORS_ORIGINS": site_url}
+    service.start()
     traffic = Traffic(service.base_url)
     context = loopback_context(browser, traffic)
     page = context.new_page()
