@@ -12,6 +12,7 @@ devices and procedures are kept when a code set of rules/ could match them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -20,7 +21,7 @@ from cds.facts.pump import PumpReader
 from cds.facts.recognition import Recogniser
 from cds.facts.signs import SignFinder, observation_time
 from cds.knowledge import Knowledge
-from cds.knowledge.model import CodeSet
+from cds.knowledge.model import CodeIndex
 
 ALWAYS = frozenset({"Patient", "Encounter", "Medication"})
 # Raw JSON the checks cannot read goes on to the model check, which reports it.
@@ -35,33 +36,29 @@ class Relevance:
         self.pumps = PumpReader(knowledge)
 
     @cached_property
-    def _sign_observation_sets(self) -> tuple[CodeSet, ...]:
-        return tuple(r.code_set for s in self.knowledge.signs.values() for r in s.readings)
-
-    @cached_property
-    def _fact_observation_sets(self) -> tuple[CodeSet, ...]:
-        sets = [f.code_set for fact in self.knowledge.patient_facts.values()
-                for f in fact.finders if f.kind == "observation" and f.code_set is not None]
-        names = ("pump_reservoir_volume", "pump_alarm", "pump_battery", "pump_daily_dose")
-        return tuple(dict.fromkeys([*sets, *(self.knowledge.code_sets[n] for n in names)]))
-
-    @cached_property
-    def _latest_only_sets(self) -> frozenset[str]:
-        """Code sets every patient fact reads only the latest of (pump readings: all)."""
-        finders = [f for fact in self.knowledge.patient_facts.values() for f in fact.finders
+    def _observations(self) -> _ObservationSets:
+        k = self.knowledge
+        signs = [r.code_set for s in k.signs.values() for r in s.readings]
+        finders = [f for fact in k.patient_facts.values() for f in fact.finders
                    if f.kind == "observation" and f.code_set is not None]
-        names = {f.code_set.name for f in finders}  # type: ignore[union-attr]
-        return frozenset(n for n in names if all(
-            f.latest for f in finders if f.code_set.name == n))  # type: ignore[union-attr]
+        pump = [k.code_sets[n] for n in ("pump_reservoir_volume", "pump_alarm", "pump_battery",
+                                         "pump_daily_dose")]
+        facts = [f.code_set for f in finders] + pump
+        index = CodeIndex([*facts, *signs])
+        # Sets every patient fact reads only the latest of (pump readings: all of them).
+        latest = [f.code_set for f in finders if all(
+            other.latest for other in finders if other.code_set is f.code_set)]
+        return _ObservationSets(index, index.where(facts), index.where(signs),
+                                index.where(latest))  # type: ignore[arg-type]
 
     @cached_property
-    def _condition_sets(self) -> tuple[CodeSet, ...]:
+    def _conditions(self) -> CodeIndex:
         k = self.knowledge
         sets = [s.recorded_as for s in k.signs.values() if s.recorded_as is not None]
         sets += [f.code_set for fact in k.patient_facts.values() for f in fact.finders
                  if f.kind == "condition" and f.code_set is not None]
         sets += [r.codes for r in k.risk_factors.values() if r.codes is not None]
-        return tuple(sets)
+        return CodeIndex(sets)  # type: ignore[arg-type]
 
     def could_be_baclofen_request(self, resource: Mapping) -> bool:
         """Cheap: a MedicationRequest or MedicationAdministration that may be baclofen."""
@@ -74,14 +71,14 @@ class Relevance:
         cutoff = now - timedelta(days=self.knowledge.threshold("lookback_days") + 1
                                  + self.knowledge.threshold("recent_sign_hours") / 24)
         kept: list[tuple[int, dict]] = []
-        newest: dict[str, tuple[datetime, int, dict]] = {}  # latest-only set -> newest reading
+        newest: dict[int, tuple[datetime, int, dict]] = {}  # latest-only set -> newest reading
         for index, resource in enumerate(resources):
             try:
                 keep = self._keep(resource, now, cutoff)
                 if keep and resource.get("resourceType") == "Observation":
                     latest_only = self._latest_only_set(resource)
                     if latest_only is not None:
-                        self._hold_if_newest(resource, index, latest_only, newest)
+                        _hold_if_newest(resource, index, latest_only, newest)
                         continue
             except _UNREADABLE:
                 keep = True
@@ -90,24 +87,14 @@ class Relevance:
         kept += [(index, obs) for _, index, obs in newest.values()]
         return [resource for _, resource in sorted(kept, key=lambda item: item[0])]
 
-    def _latest_only_set(self, obs: Mapping) -> str | None:
+    def _latest_only_set(self, obs: Mapping) -> int | None:
         """The code set of a reading only the latest of which counts (eGFR, creatinine),
         when no other fact reads it."""
-        matching = [s for s in self._fact_observation_sets if s.matches_concept(obs.get("code"))]
-        if len(matching) == 1 and matching[0].name in self._latest_only_sets:
-            return matching[0].name
+        sets = self._observations
+        matching = sets.index.positions(obs.get("code")) & sets.facts
+        if len(matching) == 1 and matching <= sets.latest_only:
+            return next(iter(matching))
         return None
-
-    @staticmethod
-    def _hold_if_newest(obs: dict, index: int, code_set: str,
-                        newest: dict[str, tuple[datetime, int, dict]]) -> None:
-        # An undated or unusable (entered-in-error) reading never displaces a valid one.
-        at = observation_time(obs)
-        if at is None or obs.get("status") not in OBSERVATION_OK:
-            return
-        held = newest.get(code_set)
-        if held is None or at > held[0]:
-            newest[code_set] = (at, index, obs)
 
     def _keep(self, resource: Mapping, now: datetime, cutoff: datetime) -> bool:
         kind = resource.get("resourceType")
@@ -118,8 +105,7 @@ class Relevance:
         if kind == "Observation":
             return self._observation(resource, now, cutoff)
         if kind == "Condition":
-            code = resource.get("code")
-            return any(s.matches_concept(code) for s in self._condition_sets)
+            return bool(self._conditions.positions(resource.get("code")))
         if kind == "AllergyIntolerance":
             return self.recogniser.is_baclofen_concept(resource.get("code"))
         if kind in ("Device", "Procedure"):
@@ -127,19 +113,39 @@ class Relevance:
         return False
 
     def _observation(self, obs: Mapping, now: datetime, cutoff: datetime) -> bool:
-        code = obs.get("code")
-        if any(s.matches_concept(code) for s in self._fact_observation_sets):
+        sets = self._observations
+        found = sets.index.positions(obs.get("code"))
+        if found & sets.facts:
             return True
-        if not any(s.matches_concept(code) or _component_matches(obs, s)
-                   for s in self._sign_observation_sets):
+        if not found & sets.signs and not self._component_is_a_sign_reading(obs):
             return False
         at = observation_time(obs)
         if at is not None and at < cutoff:
             return False
         return bool(self.signs.observation_signs(obs, now))
 
+    def _component_is_a_sign_reading(self, obs: Mapping) -> bool:
+        components = obs.get("component")
+        sets = self._observations
+        return isinstance(components, list) and any(
+            isinstance(c, Mapping) and sets.index.positions(c.get("code")) & sets.signs
+            for c in components)
 
-def _component_matches(obs: Mapping, code_set: CodeSet) -> bool:
-    components = obs.get("component")
-    return isinstance(components, list) and any(
-        isinstance(c, Mapping) and code_set.matches_concept(c.get("code")) for c in components)
+
+@dataclass(frozen=True)
+class _ObservationSets:
+    index: CodeIndex
+    facts: frozenset[int]  # positions of the sets patient facts and the pump read
+    signs: frozenset[int]  # positions of sign readings
+    latest_only: frozenset[int]
+
+
+def _hold_if_newest(obs: dict, index: int, code_set: int,
+                    newest: dict[int, tuple[datetime, int, dict]]) -> None:
+    # An undated or unusable (entered-in-error) reading never displaces a valid one.
+    at = observation_time(obs)
+    if at is None or obs.get("status") not in OBSERVATION_OK:
+        return
+    held = newest.get(code_set)
+    if held is None or at > held[0]:
+        newest[code_set] = (at, index, obs)
