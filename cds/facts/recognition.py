@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from cds.facts.units import number
@@ -286,10 +287,13 @@ def mass_in_mg(value: float | None, unit: str) -> float | None:
 def _has_word(text: str, words: tuple[str, ...]) -> bool:
     """A word of `words` in `text`, also glued to a number ('2000mcg/mL') and with a plural
     or adverb ending ('vials', 'intrathecally'). `text` is lower case."""
-    if not text:
-        return False
-    return any(re.search(rf"(?<![a-z]){re.escape(word)}(?:s|es|ly)?(?![a-z0-9])", text)
-               for word in words)
+    return bool(text and words) and _word_pattern(words).search(text) is not None
+
+
+@lru_cache(maxsize=256)
+def _word_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z])(?:{alternatives})(?:s|es|ly)?(?![a-z0-9])")
 
 
 def _medication_text(medication: Mapping | None) -> str:

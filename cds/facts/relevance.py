@@ -74,12 +74,13 @@ class Relevance:
         newest: dict[int, tuple[datetime, int, dict]] = {}  # latest-only set -> newest reading
         for index, resource in enumerate(resources):
             try:
-                keep = self._keep(resource, now, cutoff)
-                if keep and resource.get("resourceType") == "Observation":
-                    latest_only = self._latest_only_set(resource)
+                if resource.get("resourceType") == "Observation":
+                    keep, latest_only = self._observation(resource, now, cutoff)
                     if latest_only is not None:
                         _hold_if_newest(resource, index, latest_only, newest)
                         continue
+                else:
+                    keep = self._keep(resource)
             except _UNREADABLE:
                 keep = True
             if keep:
@@ -87,23 +88,12 @@ class Relevance:
         kept += [(index, obs) for _, index, obs in newest.values()]
         return [resource for _, resource in sorted(kept, key=lambda item: item[0])]
 
-    def _latest_only_set(self, obs: Mapping) -> int | None:
-        """The code set of a reading only the latest of which counts (eGFR, creatinine),
-        when no other fact reads it."""
-        sets = self._observations
-        matching = sets.index.positions(obs.get("code")) & sets.facts
-        if len(matching) == 1 and matching <= sets.latest_only:
-            return next(iter(matching))
-        return None
-
-    def _keep(self, resource: Mapping, now: datetime, cutoff: datetime) -> bool:
+    def _keep(self, resource: Mapping) -> bool:
         kind = resource.get("resourceType")
         if kind in ALWAYS:
             return True
         if kind in ("MedicationRequest", "MedicationAdministration"):
             return self.could_be_baclofen_request(resource)
-        if kind == "Observation":
-            return self._observation(resource, now, cutoff)
         if kind == "Condition":
             return bool(self._conditions.positions(resource.get("code")))
         if kind == "AllergyIntolerance":
@@ -112,17 +102,23 @@ class Relevance:
             return self.pumps.on_record([resource])  # type: ignore[list-item]
         return False
 
-    def _observation(self, obs: Mapping, now: datetime, cutoff: datetime) -> bool:
+    def _observation(self, obs: Mapping, now: datetime, cutoff: datetime
+                     ) -> tuple[bool, int | None]:
+        """(keep it, the latest-only code set it belongs to: eGFR, creatinine, when no
+        other fact reads it)."""
         sets = self._observations
         found = sets.index.positions(obs.get("code"))
-        if found & sets.facts:
-            return True
+        facts = found & sets.facts
+        if facts:
+            if len(facts) == 1 and facts <= sets.latest_only:
+                return True, next(iter(facts))
+            return True, None
         if not found & sets.signs and not self._component_is_a_sign_reading(obs):
-            return False
+            return False, None
         at = observation_time(obs)
         if at is not None and at < cutoff:
-            return False
-        return bool(self.signs.observation_signs(obs, now))
+            return False, None
+        return bool(self.signs.observation_signs(obs, now)), None
 
     def _component_is_a_sign_reading(self, obs: Mapping) -> bool:
         components = obs.get("component")

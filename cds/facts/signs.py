@@ -10,7 +10,7 @@ from typing import Any
 from cds.facts.timeutil import fmt_datetime, parse_fhir_datetime
 from cds.facts.units import convert, quantity
 from cds.knowledge import Knowledge
-from cds.knowledge.model import Reading, SignDef
+from cds.knowledge.model import CodeIndex, Reading, SignDef
 
 USABLE_OBSERVATION_STATUSES = ("final", "amended", "corrected", "preliminary", "registered")
 REFUTED = ("refuted", "entered-in-error")
@@ -101,6 +101,19 @@ class SignFinder:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.signs = list(knowledge.signs.values())
+        # Which readings an Observation can hold, found in one lookup of its codes.
+        self._index = CodeIndex([r.code_set for s in self.signs for r in s.readings])
+        self._position = {id(r): next(iter(self._index.where([r.code_set])))
+                          for s in self.signs for r in s.readings}
+
+    def _present(self, obs: Mapping) -> set[int]:
+        """Positions of the reading code sets in `obs`: its code and its components'."""
+        present = set(self._index.positions(obs.get("code")))
+        components = obs.get("component")
+        for component in components if isinstance(components, list) else ():
+            if isinstance(component, dict):
+                present |= self._index.positions(component.get("code"))
+        return present
 
     def find(self, resources: list[dict], now: datetime) -> list[Sign]:
         """Every sign on record, oldest first; malformed resources are skipped."""
@@ -127,8 +140,13 @@ class SignFinder:
             return []
         ref = f"Observation/{obs.get('id', '?')}"
         hits: list[tuple[SignDef, str, Reading]] = []
+        present = self._present(obs)
+        if not present:
+            return []
         for sign in self.signs:
             for reading in sign.readings:
+                if self._position[id(reading)] not in present:
+                    continue
                 found = _reading(obs, reading, self.knowledge)
                 if found is not None and reading_holds(found[0], reading):
                     hits.append((sign, found[1], reading))

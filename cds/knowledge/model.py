@@ -153,14 +153,21 @@ class CodeIndex:
         # One search tells most texts apart from every worded set at once.
         self._any_word = re.compile("|".join(re.escape(w) for w in words)) if words else None
 
-    def positions(self, concept: Any) -> set[int]:
+    def positions(self, concept: Any) -> frozenset[int] | set[int]:
         """Positions (in `sets`) of the sets `concept` matches. Codes first: words are the
         fallback for a concept none of whose codings any set knows (a flowsheet row with
-        a local code); a reading coded as, say, a heart rate is never re-read by its text."""
+        a local code); a reading coded as, say, a heart rate is never re-read by its text.
+        Do not change the set returned."""
         found: set[int] = set()
         if not isinstance(concept, dict):
             return found
         codings = concept.get("coding")
+        if isinstance(codings, list) and len(codings) == 1 and not self._prefixes:
+            coding = codings[0]  # the usual shape, answered by one lookup
+            if isinstance(coding, dict):
+                hit = self._exact.get((coding.get("system"), coding.get("code")))
+                if hit is not None:
+                    return hit
         for coding in codings if isinstance(codings, list) else ():
             if not isinstance(coding, dict):
                 continue
