@@ -105,6 +105,11 @@ class SignFinder:
         self._index = CodeIndex([r.code_set for s in self.signs for r in s.readings])
         self._position = {id(r): next(iter(self._index.where([r.code_set])))
                           for s in self.signs for r in s.readings}
+        recorded = [s for s in self.signs if s.recorded_as is not None]
+        self._recorded = CodeIndex([s.recorded_as for s in recorded],  # type: ignore[misc]
+                                   codes_first=False)
+        self._recorded_signs = [(next(iter(self._recorded.where([s.recorded_as]))), s)
+                                for s in recorded]  # type: ignore[list-item]
 
     def _present(self, obs: Mapping) -> set[int]:
         """Positions of the reading code sets in `obs`: its code and its components'."""
@@ -164,8 +169,10 @@ class SignFinder:
         if at is None or at > now + CLOCK_SKEW:
             return []
         ref = f"Condition/{cond.get('id', '?')}"
-        hits = [s for s in self.signs
-                if s.recorded_as is not None and s.recorded_as.matches_concept(cond.get("code"))]
+        present = self._recorded.positions(cond.get("code"))
+        if not present:
+            return []
+        hits = [s for position, s in self._recorded_signs if position in present]
         superseded = {other for sign in hits for other in sign.supersedes}
         text = condition_label(cond)
         return [Sign(s.key, s.label, s.points_to, at,

@@ -138,8 +138,9 @@ class CodeIndex:
     """Which of many code sets a concept matches, in one pass over its codings: a hash
     lookup per coding instead of a scan per set (hundreds of readings per call)."""
 
-    def __init__(self, sets: Iterable[CodeSet]) -> None:
+    def __init__(self, sets: Iterable[CodeSet], codes_first: bool = True) -> None:
         self.sets: tuple[CodeSet, ...] = tuple({id(s): s for s in sets}.values())
+        self.codes_first = codes_first
         exact: dict[tuple[str, str], set[int]] = {}
         prefixes: list[tuple[str, str, int]] = []
         for position, code_set in enumerate(self.sets):
@@ -154,15 +155,17 @@ class CodeIndex:
         self._any_word = re.compile("|".join(re.escape(w) for w in words)) if words else None
 
     def positions(self, concept: Any) -> frozenset[int] | set[int]:
-        """Positions (in `sets`) of the sets `concept` matches. Codes first: words are the
-        fallback for a concept none of whose codings any set knows (a flowsheet row with
-        a local code); a reading coded as, say, a heart rate is never re-read by its text.
-        Do not change the set returned."""
+        """Positions (in `sets`) of the sets `concept` matches. With `codes_first`, words
+        are the fallback for a concept none of whose codings any set knows (a flowsheet
+        row with a local code): a reading coded as a heart rate is never re-read by its
+        text. Without, every set is tried as CodeSet.matches_concept does (a diagnosis
+        whose text names a second sign). Do not change the set returned."""
         found: set[int] = set()
         if not isinstance(concept, dict):
             return found
         codings = concept.get("coding")
-        if isinstance(codings, list) and len(codings) == 1 and not self._prefixes:
+        if isinstance(codings, list) and len(codings) == 1 and not self._prefixes \
+                and self.codes_first:
             coding = codings[0]  # the usual shape, answered by one lookup
             if isinstance(coding, dict):
                 hit = self._exact.get((coding.get("system"), coding.get("code")))
@@ -177,7 +180,7 @@ class CodeIndex:
             found |= self._exact.get((system, code), frozenset())
             found.update(p for s, prefix, p in self._prefixes
                          if system == s and code.startswith(prefix))
-        if found or self._any_word is None:
+        if (found and self.codes_first) or self._any_word is None:
             return found
         text = concept_text(concept)
         if not text or not self._any_word.search(f" {text} "):
