@@ -23,6 +23,7 @@ from typing import Any
 from cds import envelope
 from cds.caller import LOCAL_TRIAL_CLIENT, CdsClient
 from cds.errors import ClientError
+from cds.serving_model import off_the_loop
 from cds.storage import FeedbackEntry, Store
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -117,13 +118,14 @@ def record_feedback(store: Store, service_id: str, document: Any,
     """Store the entries (committed before we answer); the receipt and what was stored."""
     now = datetime.now(UTC)
     entries = parse_feedback(service_id, document, client, now)
-    issued = store.issued_cards_by_uuid({e.card_uuid for e in entries})
+    issued = off_the_loop(store.issued_cards_by_uuid, {e.card_uuid for e in entries})
     _check_against_issued(entries, issued, client)
     if policy is not None:
-        sent = store.feedback_count_since(client.iss, client.tenant, now - QUOTA_WINDOW)
+        sent = off_the_loop(store.feedback_count_since, client.iss, client.tenant,
+                            now - QUOTA_WINDOW)
         if sent + len(entries) > policy.quota_per_hour:
             raise QuotaExceeded(retry_after_seconds=int(QUOTA_WINDOW.total_seconds() // 4))
-    stored = store.save_feedback(entries)
+    stored = off_the_loop(store.save_feedback, entries)
     receipt = {"received": len(entries), "stored": stored, "duplicates": len(entries) - stored}
     unverified = sum(e.card_uuid not in issued for e in entries)
     if unverified:

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Iterable
 
+from cds.serving_model import off_the_loop
 from cds.storage import IssuedCard, StorageError, Store
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class IssuedCardRecorder:
                 del self._pending[: self._max_batch]
                 self._writing = True
             try:
-                self._store.record_cards(batch)
+                off_the_loop(self._store.record_cards, batch)
             except StorageError as error:
                 # The clinician had the cards; only the governance count misses them.
                 log.warning("issued cards not recorded: %s", error)

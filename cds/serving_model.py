@@ -16,7 +16,10 @@ thing, in the gunicorn master, before any other module of ours is imported.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 WORKER_CLASSES = ("gevent", "gthread")
 # What each choice means to gunicorn (cds/gevent_worker.py: why not plain "gevent").
@@ -55,6 +58,18 @@ def patch_for_gevent() -> None:
     from gevent import monkey
 
     monkey.patch_all()
+
+
+def off_the_loop(function: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call (a database commit that may fsync) so it cannot stall the
+    worker: under gevent in a real thread of the hub's pool, while the calling greenlet
+    waits cooperatively; otherwise directly. A WAL checkpoint's fsync on the event loop
+    held every connection of the worker for 100 ms and more."""
+    if not under_gevent():
+        return function(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(function, args)
 
 
 def under_gevent() -> bool:
