@@ -3,7 +3,8 @@
 Every rule of rules.yaml that fired names a card kind (or `no-cards`, which silences the
 patient). A subject gets at most one card per card group: the kind with the lowest
 priority number among those that fired. A kind that is `not_beside` an indicator is left
-out when the same subject gets a card with that indicator. Order: most urgent first.
+out when the same subject gets a card with that indicator. A patient gets one critical
+card. Order: most urgent first.
 """
 
 from __future__ import annotations
@@ -63,5 +64,17 @@ def build_findings(firings: list[RuleFiring], facts: CallFacts, knowledge: Knowl
                 continue
             findings.append(Finding(kind, subjects[subject_id], sorted(kinds[kind.kind]),
                                     facts.patient_ref, facts.now))
-    return sorted(findings, key=lambda f: (_INDICATOR_ORDER[f.kind.indicator], f.kind.priority,
-                                           f.subject.id))
+    return sorted(_one_critical(findings), key=lambda f: (
+        _INDICATOR_ORDER[f.kind.indicator], f.kind.priority, f.subject.id))
+
+
+def _one_critical(findings: list[Finding]) -> list[Finding]:
+    """Critical cards rest on the patient's signs, which every route shares: one card,
+    from the route that explains them (one whose delivery was interrupted, then the
+    pump), never two emergencies that disagree."""
+    critical = [f for f in findings if f.kind.indicator == "critical"]
+    if len(critical) < 2:
+        return findings
+    keep = min(critical, key=lambda f: (not f.facts.get("interrupted"),
+                                        f.subject.route != "intrathecal", f.kind.priority))
+    return [f for f in findings if f.kind.indicator != "critical" or f is keep]

@@ -51,6 +51,9 @@ CORE_FACTS: tuple[FactField, ...] = (
     FactField("either_severe", "count", "severe signs seen in both withdrawal and toxicity"),
     FactField("toxicity_signs", "count", "signs of central depression (point to toxicity)"),
     FactField("any_signs", "count", "all signs in the subject's window"),
+    FactField("delivery_order_being_signed", "flag",
+              "an order of this route that continues delivery (a refill, a new dose) is among "
+              "the orders being signed"),
     FactField("signs_before_change", "count",
               "withdrawal or either-way signs of the recent window that predate an oral change "
               "being signed now (a fever already present did not come from this stop, unless "

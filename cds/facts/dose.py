@@ -38,6 +38,7 @@ class DailyDose:
     single_dose: bool = False  # one administration only (a screening bolus, a stat dose)
     # Daily dose of each sequenced dosageInstruction step, when the order is a schedule.
     steps: tuple[float, ...] = field(default=())
+    as_needed_per_use: float | None = None  # one as-needed administration, when known
 
     @property
     def known(self) -> bool:
@@ -85,6 +86,7 @@ class DoseReader:
         steps: list[float] = []
         first_admins = 0.0
         prn_max_total: float | None = None
+        prn_per_use: float | None = None
         any_prn = from_sig = False
         for position, key in enumerate(ordered):
             total = 0.0
@@ -95,6 +97,9 @@ class DoseReader:
                 from_sig = from_sig or part.from_sig
                 if part.as_needed:
                     any_prn = True
+                    if part.as_needed_per_use is not None:
+                        prn_per_use = min(prn_per_use or part.as_needed_per_use,
+                                          part.as_needed_per_use)
                     if part.as_needed_max is not None:
                         prn_max_total = (prn_max_total or 0.0) + part.as_needed_max
                     continue
@@ -103,7 +108,8 @@ class DoseReader:
                     first_admins += part.administrations_per_day or 0.0
             steps.append(round(total, 4))
         return DailyDose(steps[0], unit, first_admins or None, any_prn, prn_max_total,
-                         from_sig=from_sig, steps=tuple(steps) if len(steps) > 1 else ())
+                         from_sig=from_sig, steps=tuple(steps) if len(steps) > 1 else (),
+                         as_needed_per_use=prn_per_use)
 
     def _one(self, dosage: Mapping, product: Product) -> DailyDose:
         unit = "ug/d" if product.is_intrathecal else "mg/d"
@@ -133,7 +139,8 @@ class DoseReader:
                 cap = per_dose * per_day
             return DailyDose(0.0, unit, as_needed=True,
                              as_needed_max=cap * factor if cap is not None else None,
-                             from_sig=used_sig)
+                             from_sig=used_sig, as_needed_per_use=per_dose * factor
+                             if per_dose is not None else None)
         if per_dose is None:
             return DailyDose(None, unit, unknown_reason="dose missing or in a unit that cannot "
                                                         "become mg")

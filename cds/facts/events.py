@@ -139,14 +139,19 @@ def route_history(timeline: Timeline, hook: str, knowledge: Knowledge, risk: str
         history.taper_in_progress = True
         history.previous_level = policy_steps[-1].step.before
     _recent_changes(timeline, knowledge, history)
-    if hook in DRAFT_HOOKS:
+    # At order-select and order-sign an oral history is judged by what is being signed
+    # (a past change was judged when it was made); a pump's is always read whole: its
+    # delivery does not stop or restart with the orders, and a recorded stop of it is
+    # as urgent when an unrelated order is signed as when the chart is opened.
+    if hook in DRAFT_HOOKS and timeline.route == "oral":
         candidates = [j for j in judged if j.step.draft and j.verdict != "policy"]
     else:
         since = now - timedelta(days=knowledge.threshold("lookback_days"))
         candidates = [j for j in judged if j.verdict != "policy" and j.step.at is not None
                       and since <= j.step.at <= now + timedelta(minutes=5)]
     event = _worst(candidates, timeline)
-    if event is None and hook in (*HISTORY_HOOKS, "encounter-discharge"):
+    if event is None and (hook in (*HISTORY_HOOKS, "encounter-discharge")
+                          or timeline.route == "intrathecal"):
         event = _unknown_time_stop(timeline)
     if event is None:
         event = _current_hold(timeline, hook)

@@ -47,6 +47,8 @@ class Order:
     do_not_perform: bool
     stop_reason: str  # a meaning of terminology.yaml stop_reasons, "other" or "none"
     stop_reason_text: str
+    # What dispenseRequest allows in all: quantity x (1 + repeats), in mg (None: unknown).
+    supplied_mg: float | None = None
 
     @property
     def product(self) -> Product:
@@ -116,8 +118,20 @@ class OrderReader:
                 categories=_category_codes(resource),
                 do_not_perform=resource.get("doNotPerform") is True,
                 stop_reason=reason, stop_reason_text=reason_text,
+                supplied_mg=self._supplied_mg(resource, recognition.product),
             ))
         return sorted(found, key=lambda o: (o.start or _UNDATED, o.ref, o.is_draft))
+
+    def _supplied_mg(self, resource: Mapping, product: Product) -> float | None:
+        dispense = _dict(resource.get("dispenseRequest"))
+        quantity = dispense.get("quantity")
+        if not isinstance(quantity, dict):
+            return None
+        per_fill = self.doses.quantity_in_mg(quantity, product)
+        repeats = dispense.get("numberOfRepeatsAllowed", 0)
+        if per_fill is None or not isinstance(repeats, int) or repeats < 0:
+            return None
+        return per_fill * (1 + repeats)
 
     def administrations(self, record: PatientRecord, orders: list[Order],
                         pump_on_record: bool) -> list[Administration]:

@@ -41,6 +41,7 @@ class PumpState:
     depletion_at: datetime | None = None
     basis: str = ""  # how the depletion date was computed
     last_procedure_at: datetime | None = None
+    last_refill_at: datetime | None = None  # a refill with its volume on record
     daily_dose_mcg: float | None = None
 
     def flags(self, now: datetime, warning_days: float) -> dict[str, Any]:
@@ -112,6 +113,7 @@ class PumpReader:
                     text = concept_text(resource.get("code")) + " " + _notes(resource)
                     volume, conc = _volume(text), _concentration(text)
                     if self.refill.matches_text(text) and volume is not None:
+                        state.last_refill_at = max(filter(None, [state.last_refill_at, at]))
                         anchors.append((at, volume, conc, f"refill of {volume:g} mL on "
                                                           f"{fmt_date(at)}"))
             elif resource.get("resourceType") == "Observation":
@@ -119,6 +121,7 @@ class PumpReader:
         for given in administrations:
             if given.route == "intrathecal" and given.volume_ml and given.at <= now:
                 state.last_procedure_at = max(filter(None, [state.last_procedure_at, given.at]))
+                state.last_refill_at = max(filter(None, [state.last_refill_at, given.at]))
                 anchors.append((given.at, given.volume_ml, given.concentration_mg_per_ml,
                                 f"refill of {given.volume_ml:g} mL on {fmt_date(given.at)}"))
         dose = order_dose_mcg or state.daily_dose_mcg

@@ -188,6 +188,10 @@ class Recogniser:
             strong = path.startswith(PATH_PRODUCT_CODE)
             return Recognition(replace(product, route="intrathecal", form="injection"), path,
                                "product code" if strong else "product text", not strong)
+        if path.startswith(PATH_PRODUCT_CODE) and product.route == "oral":
+            # A product code of an oral product settles it: words such as "while ITB
+            # delivery is restored" in the sig of an oral tablet are not its route.
+            return Recognition(product, path, "product code", False)
         coded = self._coded_route(holder)
         if coded == "intrathecal":
             return Recognition(replace(product, route="intrathecal"), path, "coded route", False)

@@ -149,8 +149,14 @@ class FactExtractor:
             return None
         risk_factors = self.patient.risk_factors(facts, patient)
         window = self._windows(route, hook, timeline, history, now)
-        in_window = [s for s in signs if s.at >= window[0] - CLOCK_SKEW
-                     or (s.points_to == "toxicity" and s.at >= window[1] - CLOCK_SKEW)]
+        if route == "intrathecal" and pump is not None and pump.last_refill_at is not None \
+                and pump.last_refill_at <= now:
+            # A refill changes what the pump delivers: signs before it belong to the
+            # episode it ended (a withdrawal it treated), not to the present one.
+            after = pump.last_refill_at
+            window = (max(window[0], after), max(window[1], after))
+        in_window = _present(k, [s for s in signs if s.at >= window[0] - CLOCK_SKEW
+                                 or (s.points_to == "toxicity" and s.at >= window[1] - CLOCK_SKEW)])
         severity = {s.key: s.severity(k, route) for s in signs}
         subject = Subject(route, timeline, history, in_window, severity, risk_factors, patient,
                           pump)
@@ -208,6 +214,9 @@ class FactExtractor:
             "recognition_weak": any(o.recognition.weak for o in event.orders)
             or (event.kind == "none" and any(s.order.recognition.weak for s in running)),
             "sporadic_as_needed": bool(timeline.prn and timeline.prn.regular is False),
+            "delivery_order_being_signed": any(
+                s.order.is_draft and not s.order.is_stop_marker and s.level != 0
+                for s in timeline.segments),
             "age_known": patient.age_years is not None,
             "age_years": patient.age_years or 0,
         })
@@ -270,6 +279,13 @@ class FactExtractor:
         return facts
 
 
+def _present(knowledge: Knowledge, signs: list[Sign]) -> list[Sign]:
+    """Signs still present: one that a later opposite reading of the same measure has
+    resolved (signs.yaml resolved_by: a fever, then a low temperature) has passed."""
+    return [s for s in signs if not any(
+        later.key in knowledge.signs[s.key].resolved_by and later.at > s.at for later in signs)]
+
+
 def _taper_start(history: RouteHistory) -> datetime | None:
     """The first step of the taper under way: the start of its run of policy steps."""
     first = None
@@ -291,10 +307,14 @@ def _course(timeline: Timeline, until: datetime, knowledge: Knowledge
             ) -> tuple[list[Order], datetime | None]:
     """The orders continuous with the latest one before `until` (gaps up to the course gap)."""
     gap = timedelta(days=knowledge.threshold("max_course_gap_days"))
-    dated = sorted((s for s in timeline.segments if s.start is not None and s.start <= until
-                    and s.order.status != "cancelled"), key=lambda s: s.start)
+    # The course is what the patient has been taking: the orders being signed are not.
+    taken = [s for s in timeline.segments
+             if not s.order.is_draft and s.order.status != "cancelled"]
+    dated = sorted((s for s in taken if s.start is not None and s.start <= until),
+                   key=lambda s: s.start)
+    undated = [s for s in taken if s.start is None]
     if not dated:
-        return [s.order for s in timeline.segments], None
+        return [s.order for s in taken] or [s.order for s in timeline.segments], None
     chain = [dated[-1]]
     for segment in reversed(dated[:-1]):
         end = segment.end or chain[-1].start
@@ -303,6 +323,9 @@ def _course(timeline: Timeline, until: datetime, knowledge: Knowledge
         else:
             break
     chain.reverse()
+    if any(s.end is None or s.end >= chain[0].start - gap for s in undated):
+        # An order of unknown date ran alongside or before: the course began earlier.
+        return [*(s.order for s in undated), *(s.order for s in chain)], None
     return [s.order for s in chain], chain[0].start
 
 

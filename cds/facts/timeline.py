@@ -96,6 +96,9 @@ class PrnUse:
     window_days: int
     regular: bool | None  # None: no administrations on record to judge by
     average_given: float | None
+    # Without administrations: the days of use the dispensed supply allows at most
+    # (one dose a day of use), over `window_days` of the order's life.
+    supply_days: int | None = None
 
 
 @dataclass
@@ -385,6 +388,9 @@ def _prn_use(timeline: Timeline, knowledge: Knowledge) -> PrnUse | None:
              and (a.request_ref in refs or a.request_ref is None)]
     maximum = max((s.order.dose.as_needed_max or 0.0) for s in prn) or None
     if not timeline.administrations:
+        bound = _supply_bound(prn, timeline.now, knowledge)
+        if bound is not None:
+            return bound
         for segment in prn:  # taken or not, nobody knows: its daily dose is unknown
             segment.level = None
         return PrnUse(maximum, 0, window, None, None)
@@ -396,6 +402,26 @@ def _prn_use(timeline: Timeline, knowledge: Knowledge) -> PrnUse | None:
         for segment in prn:  # taken regularly: a daily exposure at the average given
             segment.level = average
     return PrnUse(maximum, days, window, regular, average)
+
+
+def _supply_bound(prn: list[Segment], now: datetime, knowledge: Knowledge) -> PrnUse | None:
+    """Sporadic use shown by the supply: 20 tablets over five months cannot have been
+    taken on most days, whatever was taken. Only an upper bound, so it can only ever
+    show sporadic use, never regular use."""
+    supplied = 0.0
+    days = 0.0
+    for segment in prn:
+        order = segment.order
+        per_use = order.dose.as_needed_per_use  # mg, oral only (the supply is in mg)
+        if order.route != "oral" or order.supplied_mg is None or not per_use \
+                or segment.start is None:
+            return None
+        supplied += order.supplied_mg / per_use
+        days += max(0.0, ((segment.end or now) - segment.start).total_seconds() / 86400)
+    if days < 1 or supplied >= knowledge.threshold("prn_regular_use_fraction") * days:
+        return None
+    maximum = max((s.order.dose.as_needed_max or 0.0) for s in prn) or None
+    return PrnUse(maximum, 0, round(days), False, None, supply_days=int(supplied))
 
 
 def _sum(*levels: float | None) -> float | None:

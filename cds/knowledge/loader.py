@@ -413,6 +413,9 @@ class _Builder:
             for other in s.get("supersedes", []):
                 if other not in doc:
                     raise KnowledgeError(f"{where}.supersedes", f"no sign '{other}'")
+            for other in s.get("resolved_by", []):
+                if other not in doc:
+                    raise KnowledgeError(f"{where}.resolved_by", f"no sign '{other}'")
             signs[key] = SignDef(
                 key=key, label=s["label"], points_to=s["points_to"],
                 severity={"any": severity} if isinstance(severity, str) else dict(severity),
@@ -421,6 +424,7 @@ class _Builder:
                 recorded_as=self.code_set(s["recorded_as"], f"{where}.recorded_as")
                 if "recorded_as" in s else None,
                 supersedes=tuple(s.get("supersedes", [])),
+                resolved_by=tuple(s.get("resolved_by", [])),
                 source=self.source(s["source"], f"{where}.source"))
         return signs
 

@@ -271,6 +271,7 @@ class SignDef:
     recorded_as: CodeSet | None
     supersedes: tuple[str, ...]
     source: Source
+    resolved_by: tuple[str, ...] = ()
 
     def severity_for(self, route: str) -> str:
         return self.severity.get(route, self.severity.get("any", "early"))

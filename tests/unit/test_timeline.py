@@ -408,3 +408,28 @@ def test_as_needed_order_does_not_hide_the_stop_of_a_scheduled_one() -> None:
 def test_order_without_a_date_is_replaced_by_its_successor(prior: str | None) -> None:
     tl = timeline([daily_order("a", 60, None), daily_order("b", 20, at(days=2), prior=prior)])
     assert tl.level_at(NOW) == 20
+
+
+# ---------------------------------------------------------------- as-needed supply
+
+
+def _prn_with_supply(tablets: int, repeats: int, days: int) -> dict:
+    order = daily_order("prn", 10, at(days=days), "stopped", as_needed=True,
+                        last_updated=at(days=1))
+    order["dispenseRequest"] = {"quantity": {"value": tablets, "unit": "tablet",
+                                             "system": "http://unitsofmeasure.org",
+                                             "code": "{tbl}"},
+                                "numberOfRepeatsAllowed": repeats}
+    return order
+
+
+def test_a_small_supply_shows_sporadic_as_needed_use() -> None:
+    tl = timeline([_prn_with_supply(20, 0, 150)])
+    assert tl.prn is not None and tl.prn.regular is False and tl.prn.supply_days == 20
+
+
+@pytest.mark.parametrize(("tablets", "repeats", "days"), [(90, 0, 30), (30, 5, 150)])
+def test_a_supply_enough_for_regular_use_proves_nothing(tablets: int, repeats: int,
+                                                        days: int) -> None:
+    tl = timeline([_prn_with_supply(tablets, repeats, days)])
+    assert tl.prn is not None and tl.prn.regular is None and tl.prn.supply_days is None
