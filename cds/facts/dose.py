@@ -8,6 +8,7 @@ or missing makes the dose unknown (with a reason), never an exception.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -62,6 +63,10 @@ class DoseReader:
 
     def daily_dose(self, request: Mapping, product: Product) -> DailyDose:
         dose = self._daily_dose(request, product)
+        if any(v is not None and not math.isfinite(v) for v in (
+                dose.scheduled, dose.as_needed_max, dose.as_needed_per_use, *dose.steps)):
+            # 1e308 mg x 4 a day is no dose anyone gives: unknown, never "inf mg/day".
+            return DailyDose(None, dose.unit, unknown_reason="dose out of any possible range")
         dosages = request.get("dosageInstruction")
         if isinstance(dosages, list) and len(dosages) == 1 and isinstance(dosages[0], Mapping) \
                 and _single_administration(dosages[0], self.knowledge):

@@ -343,3 +343,11 @@ def test_duration_days(q: dict, days: float | None) -> None:
 def test_unknown_coding_product_never_raises() -> None:
     request = request_with(concept(coding(RXNORM, "197391")), dosages=[{"doseAndRate": [None]}])
     assert not order_dose(request).known
+
+
+@pytest.mark.parametrize("value", [1e308, 1.7e308])
+def test_a_dose_that_overflows_is_unknown_not_infinite(value: float) -> None:
+    dosage = {"doseAndRate": [{"doseQuantity": quantity(value, "mg")}],
+              "timing": {"repeat": {"frequency": 4, "period": 1, "periodUnit": "d"}}}
+    read = dose_of([dosage])
+    assert read.scheduled is None and read.unknown_reason
