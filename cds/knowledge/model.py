@@ -88,14 +88,19 @@ class CodeSet:
     exact: frozenset[tuple[str, str]] = frozenset()
     prefixes: tuple[tuple[str, str], ...] = ()
     negated: re.Pattern[str] | None = None  # text just before a word that negates it
+    word_pattern: re.Pattern[str] | None = None  # the words, whole (a plural allowed)
 
     @classmethod
     def of(cls, name: str, about: str, codes: tuple[Code, ...], words: tuple[str, ...] = (),
            negation: Negation | None = None) -> CodeSet:
-        return cls(name, about, codes, tuple(w.lower() for w in words),
+        lowered = tuple(w.lower() for w in words)
+        whole = sorted({w.strip() for w in lowered if w.strip()}, key=len, reverse=True)
+        pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(w) for w in whole)
+                             + r")(?:s|es)?(?![a-z0-9])") if whole else None
+        return cls(name, about, codes, lowered,
                    frozenset((c.system, c.code) for c in codes if not c.prefix),
                    tuple((c.system, c.code) for c in codes if c.prefix),
-                   negation.pattern if negation and words else None)
+                   negation.pattern if negation and words else None, pattern)
 
     # JSON objects are dicts: isinstance(x, dict) is several times cheaper than Mapping's
     # ABC check, and these run for every coding of every reading.
@@ -119,15 +124,15 @@ class CodeSet:
         return bool(self.words) and self.matches_text(concept_text(concept))
 
     def matches_text(self, text: str) -> bool:
-        """A word of the set in `text` (lower case), unless negated ("not pregnant",
-        "no alarm", "denies seizures")."""
+        """A word of the set in `text` (lower case), as a whole word ("ok" is not in
+        "broken", "eri" not in "period"), unless negated ("not pregnant", "no alarm",
+        "denies seizures")."""
+        if self.word_pattern is None:
+            return False
         padded = f" {text} "
-        for word in self.words:
-            at = padded.find(word)
-            while at != -1:
-                if self.negated is None or not self.negated.search(padded[:at]):
-                    return True
-                at = padded.find(word, at + 1)
+        for found in self.word_pattern.finditer(padded):
+            if self.negated is None or not self.negated.search(padded[:found.start()]):
+                return True
         return False
 
     def tokens(self) -> list[str]:

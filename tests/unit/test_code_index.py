@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +84,14 @@ def test_a_negated_word_matches_no_set() -> None:
     pregnant = INDEX.where([K.code_sets["pregnant_answer"]])
     assert pregnant <= FULL.positions({"text": "pregnant"})
     assert not pregnant & FULL.positions({"text": "not pregnant"})
+
+
+@pytest.mark.parametrize(("code_set", "text", "expected"), [
+    ("pump_reading_normal", "catheter broken", False),  # "ok" inside "broken"
+    ("pump_battery_low", "battery good, next check period 6 months", False),  # "eri"
+    ("pump_battery_low", "eri reached", True),
+    ("pump_alarm", "two alarms active", True),  # a plural still counts
+    ("pump_alarm", "no alarms", False),  # negated
+])
+def test_words_match_whole(code_set: str, text: str, expected: bool) -> None:
+    assert K.code_sets[code_set].matches_text(text) is expected
