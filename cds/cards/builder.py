@@ -211,7 +211,8 @@ def threshold_text(finding: Finding, knowledge: Knowledge) -> str:
     for key in dict.fromkeys(used):
         threshold = knowledge.thresholds[key]
         origin = "local policy" if threshold.source.is_local_policy else "label"
-        parts.append(f"{key} = {number(threshold.value)} {threshold.unit} ({origin})")
+        unit = "" if threshold.unit in ("1", "") else f" {threshold.unit}"  # "1": a fraction
+        parts.append(f"{key} = {number(threshold.value)}{unit} ({origin})")
     return "; ".join(parts) or "none"
 
 
@@ -314,6 +315,9 @@ def order_line(order: Order, finding: Finding, knowledge: Knowledge, values: dic
     if segment is not None and segment.end is not None:
         key = "ended_estimated" if segment.end_estimated else (
             "ends" if segment.end > finding.assessed_at else "ended")
+        if segment.changed_by is not None and segment.changed_by.is_draft \
+                and not segment.order.is_draft and segment.end >= finding.assessed_at:
+            key = "replaced"  # ends now because the order being signed takes its place
         when = date_text(segment.end) if segment.end_estimated else end_text(segment.end, words)
         dates.append(word(words["dates"][key], date=when))
     if segment is not None and segment.held and segment.held_since is not None:

@@ -33,9 +33,7 @@ SKIP_MESSAGE = (f"no CDS Hooks Sandbox build given (--sandbox-build DIR or {ENV_
 DOC_SCREENSHOTS = {  # name in the run's output -> name in docs/screenshots/
     "sandbox-services-auth-on": "sandbox-services.png",
     "sandbox-patient-view-auth-on": "sandbox-patient-view.png",
-    "sandbox-order-select-cut-auth-on": "sandbox-rx-view-taper-card.png",
-    "sandbox-order-sign-cut-auth-on": "sandbox-rx-sign-taper-card.png",
-    "sandbox-rx-sign-service-card": "sandbox-rx-sign-service-card.png",
+    "sandbox-order-sign-stop-auth-on": "sandbox-rx-sign-stop-card.png",
 }
 
 
