@@ -47,6 +47,10 @@ class _CachedSet:
     attempted_at: float | None = None  # last attempt, successful or not
 
 
+def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
 class JwksCache:
     """Thread-safe cache of remote JWK Sets keyed by URL."""
 
@@ -119,6 +123,10 @@ class JwksCache:
                 timeout=(self.connect_timeout_seconds, self.read_timeout_seconds),
                 allow_redirects=False,
                 stream=True,
+                # An explicit (empty) auth: requests would otherwise add credentials from
+                # ~/.netrc for this host. Proxy variables are still honoured: a site may
+                # need a proxy to reach a client's JWK Set.
+                auth=_no_credentials,
                 headers={"Accept": "application/json, application/jwk-set+json"},
             ) as response:
                 if response.status_code != 200:

@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cds.auth import Authenticator, AuthError, JwksCache
+from cds.auth.jwks import JwksUnavailable
 from cds.auth.keys_cli import public_jwk
 from cds.auth.trust import parse_trust_config
 
@@ -296,3 +297,24 @@ def test_jku_off_the_allow_list_is_never_fetched(key_server, cache):
     reason = reject(authenticator, token(key, "k1", jku=key_server.url))
     assert "jku not on the allow-list" in reason
     assert key_server.hits == 0
+
+
+def test_netrc_credentials_are_never_sent_with_a_jwks_fetch(tmp_path, monkeypatch) -> None:
+    """requests adds ~/.netrc credentials for a matching host unless auth is given."""
+    import requests
+
+    (tmp_path / ".netrc").write_text("machine keys.example.org login svc password secret\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    sent: list[requests.PreparedRequest] = []
+
+    class Recording(requests.adapters.HTTPAdapter):
+        def send(self, request, **kwargs):
+            sent.append(request)
+            raise requests.ConnectionError("not really sent")
+
+    session = requests.Session()
+    session.mount("https://", Recording())
+    cache = JwksCache(session=session)
+    with pytest.raises(JwksUnavailable):
+        cache.find_key("https://keys.example.org/jwks.json", "k1")
+    assert sent and all("Authorization" not in r.headers for r in sent)
