@@ -1,6 +1,7 @@
 """Benchmark `baclofen-cds serve` against a bare-Flask ceiling in the same run.
 
     .venv/bin/python -m bench.run [--seconds 12] [--rounds 3] [--workers N] [--threads N]
+                                  [--scenario NAME ...] [--concurrency 1,4]
 
 Over loopback only. Prints median/p90/p99 latency, throughput, peak RSS per worker,
 and our throughput as a ratio of the ceiling's for the same scenario and concurrency.
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--worker-class", choices=WORKER_CLASSES, default=worker_class_from([]))
     parser.add_argument("--concurrency", default="1,4")
+    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS),
+                        help="run only this scenario (repeatable; default: all)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     now = datetime.now(UTC)
@@ -120,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     card_bytes = 2000
     try:
         for name, (service, build) in SCENARIOS.items():
+            if args.scenario and name not in args.scenario:
+                continue
             body = json.dumps(build(now)).encode()
             response = requests.post(f"http://127.0.0.1:{ours_port}/cds-services/{service}",
                                      data=body, headers={"Content-Type": "application/json"},
