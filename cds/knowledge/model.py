@@ -158,6 +158,7 @@ class CodeIndex:
         words = sorted({w for _, s in self._worded for w in s.words}, key=len, reverse=True)
         # One search tells most texts apart from every worded set at once.
         self._any_word = re.compile("|".join(re.escape(w) for w in words)) if words else None
+        self._memo: dict[tuple, frozenset[int]] = {}
 
     def positions(self, concept: Any) -> frozenset[int] | set[int]:
         """Positions (in `sets`) of the sets `concept` matches. With `codes_first`, words
@@ -165,9 +166,8 @@ class CodeIndex:
         row with a local code): a reading coded as a heart rate is never re-read by its
         text. Without, every set is tried as CodeSet.matches_concept does (a diagnosis
         whose text names a second sign). Do not change the set returned."""
-        found: set[int] = set()
         if not isinstance(concept, dict):
-            return found
+            return frozenset()
         codings = concept.get("coding")
         if isinstance(codings, list) and len(codings) == 1 and not self._prefixes \
                 and self.codes_first:
@@ -176,6 +176,21 @@ class CodeIndex:
                 hit = self._exact.get((coding.get("system"), coding.get("code")))
                 if hit is not None:
                     return hit
+        # A record repeats a few concepts hundreds of times (a year of heights and
+        # weights): the slower answer (prefixes, words) is remembered per concept.
+        key = _concept_key(codings, concept.get("text"))
+        if key is not None:
+            known = self._memo.get(key)
+            if known is None:
+                known = frozenset(self._positions(codings, concept))
+                if len(self._memo) >= MEMO_SIZE:
+                    self._memo.clear()  # why: bounded; hostile requests vary concepts
+                self._memo[key] = known
+            return known
+        return self._positions(codings, concept)
+
+    def _positions(self, codings: Any, concept: dict) -> set[int]:
+        found: set[int] = set()
         for coding in codings if isinstance(codings, list) else ():
             if not isinstance(coding, dict):
                 continue
@@ -199,6 +214,26 @@ class CodeIndex:
         """Positions of `sets` in this index."""
         wanted = {id(s) for s in sets}
         return frozenset(p for p, s in enumerate(self.sets) if id(s) in wanted)
+
+
+MEMO_SIZE = 4096  # concepts remembered per index
+
+
+def _concept_key(codings: Any, text: Any) -> tuple | None:
+    """What positions() reads of a concept, as a hashable key; None when unusual."""
+    if codings is None:
+        parts: tuple = ()
+    elif isinstance(codings, list) and len(codings) <= 8:
+        parts = tuple((c.get("system"), c.get("code"), c.get("display"))
+                      if isinstance(c, dict) else None for c in codings)
+    else:
+        return None
+    key = (parts, text)
+    try:
+        hash(key)
+    except TypeError:  # a list or object where a string belongs
+        return None
+    return key
 
 
 def concept_text(concept: Any) -> str:

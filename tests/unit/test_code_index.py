@@ -95,3 +95,32 @@ def test_a_negated_word_matches_no_set() -> None:
 ])
 def test_words_match_whole(code_set: str, text: str, expected: bool) -> None:
     assert K.code_sets[code_set].matches_text(text) is expected
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(concepts)
+def test_a_remembered_answer_is_the_answer(concept: dict) -> None:
+    """The second ask of a concept is answered from the memo: it must not differ."""
+    for index, codes_first in ((INDEX, True), (FULL, False)):
+        first = set(index.positions(concept))
+        assert set(index.positions(dict(concept))) == first == reference(concept, codes_first)
+
+
+def test_concepts_that_cannot_be_remembered_are_still_answered() -> None:
+    # A list where a string belongs (hostile or broken input) makes no memo key.
+    word = next(w for w in WORDS if len(w) > 3)
+    for concept in ({"text": [word]}, {"coding": [{"system": ["x"], "code": "1"}]},
+                    {"coding": [{"system": "urn:local", "code": "1", "display": {"a": 1}}],
+                     "text": word}, {"coding": "not a list", "text": word}):
+        assert set(FULL.positions(concept)) == reference(concept, codes_first=False), concept
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cds.knowledge.model as model
+
+    monkeypatch.setattr(model, "MEMO_SIZE", 50)
+    index = CodeIndex(SETS)
+    for n in range(500):
+        index.positions({"coding": [{"system": "urn:local", "code": str(n)}],
+                         "text": f"reading {n}"})
+        assert len(index._memo) <= 50
