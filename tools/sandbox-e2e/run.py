@@ -18,6 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sandbox_e2e package beside this script
+sys.path.insert(1, str(HERE.parents[1]))  # the repository: tests.support's proxy trap
 
 from sandbox_e2e.browser import CHROMIUM, chromium  # noqa: E402
 from sandbox_e2e.fhir_server import FhirServer  # noqa: E402

@@ -10,12 +10,13 @@ page is served from another port.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from sandbox_e2e.json_handler import JsonCorsHandler
 
 CAPABILITY = {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
               "date": "2026-01-01", "fhirVersion": "4.0.1", "format": ["json"]}
@@ -90,29 +91,8 @@ class FhirServer:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                self._cors()
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _cors(self) -> None:
-                self.send_header("Access-Control-Allow-Origin", "*")
-                self.send_header("Access-Control-Allow-Headers", "*")
-                self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-
-            def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
-                self.send_response(204)
-                self._cors()
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        class Handler(JsonCorsHandler):
+            content_type = "application/fhir+json"
 
             def do_GET(self) -> None:  # noqa: N802
                 url = urlsplit(self.path)
@@ -121,8 +101,7 @@ class FhirServer:
 
             def do_POST(self) -> None:  # noqa: N802
                 url = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+                form = parse_qs(self._body().decode("utf-8", "replace"))
                 owner.requests.append(f"POST {url.path}")
                 self._send(*owner.answer(url.path, {**parse_qs(url.query), **form}))
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from sandbox_e2e.json_handler import JsonCorsHandler
+
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 TAPER_MEDICATION = {"text": "Baclofen 10 MG Oral Tablet",
                     "coding": [{"system": RXNORM, "code": "197391",
@@ -118,36 +120,12 @@ class ProbeService:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self._cors()
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _cors(self) -> None:
-                self.send_header("Access-Control-Allow-Origin", "*")
-                self.send_header("Access-Control-Allow-Headers", "*")
-                self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-
-            def do_OPTIONS(self) -> None:  # noqa: N802 - http.server's naming
-                self.send_response(204)
-                self._cors()
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
+        class Handler(JsonCorsHandler):
             def do_GET(self) -> None:  # noqa: N802
                 self._send(*owner.answer(self.path, None))
 
             def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
+                body = json.loads(self._body() or b"null")
                 owner.calls.append({"path": self.path, "body": body})
                 self._send(*owner.answer(self.path, body))
 

@@ -51,46 +51,6 @@ class _QuietFiles(SimpleHTTPRequestHandler):
         pass
 
 
-class OutboundTrap:
-    """An HTTP(S) proxy on loopback that refuses everything and records the first line of
-    each request ("CONNECT sandbox.cds-hooks.org:443 ..."). The service gets it as
-    HTTPS_PROXY/HTTP_PROXY, so any fetch it tries outside loopback shows up here."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-
-    def env(self) -> dict[str, str]:
-        loopback = "127.0.0.1,localhost"
-        return {"HTTPS_PROXY": self.url, "HTTP_PROXY": self.url, "https_proxy": self.url,
-                "http_proxy": self.url, "NO_PROXY": loopback, "no_proxy": loopback}
-
-    def start(self) -> OutboundTrap:
-        self._thread.start()
-        return self
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            with conn:
-                try:
-                    conn.settimeout(2)
-                    self.requests.append(conn.recv(4096).split(b"\r\n", 1)[0].decode("latin-1"))
-                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        self._sock.close()
-
 
 class Service:
     """`baclofen-cds serve` on loopback, one worker, its own SQLite file and log."""

@@ -15,9 +15,10 @@ from typing import Any
 from sandbox_e2e import capture
 from sandbox_e2e.browser import Exchange, Traffic, loopback_context, watch
 from sandbox_e2e.patients import ScenarioPatient
-from sandbox_e2e.processes import REPO, OutboundTrap, Service
+from sandbox_e2e.processes import REPO, Service
 from sandbox_e2e.results import Results
 from sandbox_e2e.sandbox_ui import SandboxPage
+from tests.support.outbound import OutboundTrap
 
 EXTENSION = "org.baclofen-cds"
 PRODUCT = "Baclofen 20 MG Oral Tablet"  # the order patient takes 20 mg three times a day
@@ -248,7 +249,7 @@ def run_mode(browser: Any, auth: bool, out: Path, site_url: str, fhir_url: str,
     database = out / f"{slug}.db"
     database.unlink(missing_ok=True)
     trap = OutboundTrap().start()
-    env = {"CDS_DATABASE_URL": f"sqlite:///{database}", **trap.env()}
+    env = {"CDS_DATABASE_URL": f"sqlite:///{database}", **trap.proxy_env()}
     if auth:
         env |= {"CDS_AUTH": "on", "CDS_TRUST_FILE": str(REPO / "docs" / "trust-sandbox.yaml")}
     else:
