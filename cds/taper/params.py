@@ -23,15 +23,16 @@ class StepPolicy:
 
 
 @dataclass(frozen=True)
-class ProductCode:
+class DeliverableCode:
     rxcui: str
     strength_mg: float | None
     concentration_mg_per_ml: float | None
 
 
 @dataclass(frozen=True)
-class ProductEntry:
-    """A product the planner can deliver doses of (tablets of several strengths are one)."""
+class DeliverableProduct:
+    """A product the planner can deliver doses of, derived from rules/products.yaml's rows
+    (cds.knowledge.model.ProductEntry): the tablets of several strengths are one."""
 
     id: str
     name: str
@@ -40,7 +41,7 @@ class ProductEntry:
     strengths_mg: tuple[float, ...]
     concentration_mg_per_ml: float | None
     aliases: tuple[str, ...]
-    codes: tuple[ProductCode, ...]
+    codes: tuple[DeliverableCode, ...]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class TaperParams:
     default_administrations_per_day: int
     liquid_measuring_increment_ml: float
     unknown_product_unit_mg: float
-    products: tuple[ProductEntry, ...]
+    products: tuple[DeliverableProduct, ...]
     tube_product_id: str
     oral_route: dict[str, str]  # FHIR Coding (system, code, display)
     tube_route: dict[str, str]
@@ -66,7 +67,7 @@ class TaperParams:
     def policy(self, risk: Risk) -> StepPolicy:
         return self.high if risk == "high" else self.standard
 
-    def product(self, product_id: str) -> ProductEntry:
+    def product(self, product_id: str) -> DeliverableProduct:
         for entry in self.products:
             if entry.id == product_id:
                 return entry
@@ -112,25 +113,25 @@ def build_taper_params(doc: Mapping[str, Any], products: Mapping[str, Any],
     if not usable:
         raise KnowledgeError("taper.yaml: tablet_products",
                              "no tablet strength has a usable code in products.yaml")
-    tablet_entry = ProductEntry(
+    tablet_entry = DeliverableProduct(
         id="tablet", name="baclofen oral tablet", form="tablet", route="oral",
         strengths_mg=tuple(sorted(float(t.strength_mg) for t in usable)),
         concentration_mg_per_ml=None,
         aliases=tuple(dict.fromkeys(a for t in usable for a in _aliases(t))),
-        codes=tuple(ProductCode(c.code.code, float(t.strength_mg), None)
+        codes=tuple(DeliverableCode(c.code.code, float(t.strength_mg), None)
                     for t in usable for c in t.codes if c.usable_for_dose))
     granules = product(doc["granule_product"], "granule_product", "granules")
-    entries = [tablet_entry, ProductEntry(
+    entries = [tablet_entry, DeliverableProduct(
         id=granules.id, name=granules.name, form="granules", route="oral",
         strengths_mg=tuple(float(s) for s in granules.packet_strengths_mg),
         concentration_mg_per_ml=None, aliases=_aliases(granules), codes=())]
     for entry in products.values():
         if entry.form in ("solution", "suspension", "injection"):
-            entries.append(ProductEntry(
+            entries.append(DeliverableProduct(
                 id=entry.id, name=entry.name, form=entry.form, route=entry.route,
                 strengths_mg=(), concentration_mg_per_ml=entry.concentration_mg_per_ml,
                 aliases=_aliases(entry),
-                codes=tuple(ProductCode(c.code.code, None, entry.concentration_mg_per_ml)
+                codes=tuple(DeliverableCode(c.code.code, None, entry.concentration_mg_per_ml)
                             for c in entry.codes if c.usable_for_dose)))
     tube = product(doc["tube_product"], "tube_product")
     if tube.form not in ("solution", "suspension"):

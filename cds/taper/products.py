@@ -9,7 +9,7 @@ from functools import lru_cache, reduce
 from typing import Literal
 
 from cds.product import Product
-from cds.taper.params import ProductEntry, TaperParams
+from cds.taper.params import DeliverableProduct, TaperParams
 
 DeliveryKind = Literal["tablet", "granules", "liquid", "mg"]
 
@@ -108,7 +108,7 @@ def _fewest_units(
     return tuple(counts.items())
 
 
-def _entry_for_form(form: str, params: TaperParams) -> ProductEntry | None:
+def _entry_for_form(form: str, params: TaperParams) -> DeliverableProduct | None:
     for entry in params.products:
         if entry.form == form:
             return entry
@@ -148,7 +148,7 @@ def delivery_for(product: Product, params: TaperParams) -> Delivery:
     )
 
 
-def _product_from_entry(entry: ProductEntry, rxcui: str | None = None) -> Product:
+def _product_from_entry(entry: DeliverableProduct, rxcui: str | None = None) -> Product:
     strength = concentration = None
     name = entry.name
     for code in entry.codes:
