@@ -39,3 +39,33 @@ def test_a_storage_failure_does_not_stop_the_writer(tmp_path):
     assert recorder.flush(timeout=10)  # logged, not raised; the thread is still alive
     recorder.record([card(2)])
     assert recorder.flush(timeout=10)
+
+
+class CountingStore:
+    """A Store stand-in that counts the batches it is given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[IssuedCard]] = []
+
+    def record_cards(self, cards: list[IssuedCard]) -> None:
+        self.batches.append(list(cards))
+
+
+def test_cards_recorded_close_together_are_written_as_one_batch():
+    store = CountingStore()
+    recorder = IssuedCardRecorder(store, gather_seconds=60)  # type: ignore[arg-type]
+    for i in range(20):
+        recorder.record([card(i)])
+    # A flush does not wait out the gathering: it returns long before 60 s.
+    assert recorder.flush(timeout=10)
+    assert [len(b) for b in store.batches] == [20]
+
+
+def test_a_full_batch_is_written_without_waiting_for_a_flush():
+    store = CountingStore()
+    recorder = IssuedCardRecorder(store, max_batch=5, gather_seconds=60)  # type: ignore[arg-type]
+    written = threading.Event()
+    store.record_cards = lambda cards: (store.batches.append(list(cards)), written.set())
+    recorder.record([card(i) for i in range(5)])
+    assert written.wait(timeout=10)
+    assert [len(b) for b in store.batches] == [5]
