@@ -12,9 +12,10 @@ devices and procedures are kept when a code set of rules/ could match them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import NamedTuple
 
 from cds.facts.patient import OBSERVATION_OK
 from cds.facts.pump import PumpReader
@@ -107,13 +108,10 @@ class Relevance:
         """(keep it, the latest-only code set it belongs to: eGFR, creatinine, when no
         other fact reads it)."""
         sets = self._observations
-        found = sets.index.positions(obs.get("code"))
-        facts = found & sets.facts
-        if facts:
-            if len(facts) == 1 and facts <= sets.latest_only:
-                return True, next(iter(facts))
-            return True, None
-        if not found & sets.signs and not self._component_is_a_sign_reading(obs):
+        kind = sets.classify(sets.index.positions(obs.get("code")))
+        if kind.fact:
+            return True, kind.latest_only
+        if not kind.sign and not self._component_is_a_sign_reading(obs):
             return False, None
         at = observation_time(obs)
         if at is not None and at < cutoff:
@@ -134,6 +132,26 @@ class _ObservationSets:
     facts: frozenset[int]  # positions of the sets patient facts and the pump read
     signs: frozenset[int]  # positions of sign readings
     latest_only: frozenset[int]
+    # A record repeats a handful of codes hundreds of times; each answer is worked out once.
+    _classified: dict[frozenset[int], _CodeKind] = field(default_factory=dict)
+
+    def classify(self, found: frozenset[int] | set[int]) -> _CodeKind:
+        """What a reading is, from the positions of the sets its code matched."""
+        key = found if isinstance(found, frozenset) else frozenset(found)
+        known = self._classified.get(key)
+        if known is None:
+            facts = key & self.facts
+            only = next(iter(facts)) if len(facts) == 1 and facts <= self.latest_only else None
+            known = _CodeKind(bool(facts), only, bool(key & self.signs))
+            if len(self._classified) < 4096:  # why: bounded; combinations are few
+                self._classified[key] = known
+        return known
+
+
+class _CodeKind(NamedTuple):
+    fact: bool  # a patient fact or the pump reads it: keep it whatever its value
+    latest_only: int | None  # the one latest-only set it belongs to (eGFR, creatinine)
+    sign: bool  # a sign reading: keep it when recent and showing a sign
 
 
 def _hold_if_newest(obs: dict, index: int, code_set: int,

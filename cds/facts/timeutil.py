@@ -13,16 +13,22 @@ def parse_fhir_datetime(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     text = value.strip()
+    size = len(text)
     try:
-        if len(text) == 4:
-            return datetime(int(text), 1, 1, tzinfo=UTC)
-        if len(text) == 7:
-            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
-        if len(text) == 10:
+        if size > 10:  # a dateTime: the common case, hundreds per request
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        elif size == 10:
             return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        elif size == 7:
+            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+        elif size == 4:
+            return datetime(int(text), 1, 1, tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if parsed.tzinfo is UTC:  # "Z" and "+00:00" both parse to the UTC singleton
+        return parsed
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # why: FHIR requires a zone; assume UTC, not local
     return parsed.astimezone(UTC)

@@ -154,6 +154,9 @@ class CodeIndex:
             prefixes += [(system, prefix, position) for system, prefix in code_set.prefixes]
         self._exact = {key: frozenset(found) for key, found in exact.items()}
         self._prefixes = tuple(prefixes)
+        # A coding of a system no set matches by prefix (LOINC, RxNorm) is settled by
+        # its exact lookup alone.
+        self._prefix_systems = frozenset(system for system, _, _ in prefixes)
         self._worded = tuple((p, s) for p, s in enumerate(self.sets) if s.words)
         words = sorted({w for _, s in self._worded for w in s.words}, key=len, reverse=True)
         # One search tells most texts apart from every worded set at once.
@@ -169,12 +172,12 @@ class CodeIndex:
         if not isinstance(concept, dict):
             return frozenset()
         codings = concept.get("coding")
-        if isinstance(codings, list) and len(codings) == 1 and not self._prefixes \
-                and self.codes_first:
+        if isinstance(codings, list) and len(codings) == 1 and self.codes_first:
             coding = codings[0]  # the usual shape, answered by one lookup
             if isinstance(coding, dict):
-                hit = self._exact.get((coding.get("system"), coding.get("code")))
-                if hit is not None:
+                system = coding.get("system")
+                hit = self._exact.get((system, coding.get("code")))
+                if hit is not None and system not in self._prefix_systems:
                     return hit
         # A record repeats a few concepts hundreds of times (a year of heights and
         # weights): the slower answer (prefixes, words) is remembered per concept.
