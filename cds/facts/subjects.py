@@ -91,6 +91,9 @@ class FactExtractor:
         self.patient = PatientReader(knowledge)
         self.signs = SignFinder(knowledge)
         self.pumps = PumpReader(knowledge)
+        # Every fact the rules may read, at its empty value; each subject starts from a copy.
+        self._empty_facts = {f.name: _empty(f.kind, f.choices)
+                             for f in knowledge.fact_fields.values()}
 
     def extract(self, hook: str, context: Mapping, record: PatientRecord, now: datetime
                 ) -> CallFacts:
@@ -189,9 +192,7 @@ class FactExtractor:
     def _base_facts(self, route: str, hook: str, timeline: Timeline, event: RouteEvent,
                     now: datetime, patient: PatientFacts, encounter_ref: str | None
                     ) -> dict[str, Any]:
-        k = self.knowledge
-        facts: dict[str, Any] = {f.name: _empty(f.kind, f.choices)
-                                 for f in k.fact_fields.values()}
+        facts: dict[str, Any] = dict(self._empty_facts)
         facts.update(patient.flags)
         before = event.before if event.kind != "none" else timeline.level_at(now)
         if before is None and event.kind == "none":
