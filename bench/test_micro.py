@@ -2,7 +2,9 @@
 
     .venv/bin/python -m pytest bench/test_micro.py --benchmark-columns=median,iqr,ops
 
-Not part of the test suite (testpaths is tests/); no timing is asserted anywhere.
+Each step is the module the request flows through (validate -> gather -> facts -> rules
+-> findings -> cards), called as the pipeline calls it. Not part of the test suite
+(testpaths is tests/); no timing is asserted anywhere.
 """
 
 from __future__ import annotations
@@ -15,31 +17,43 @@ import pytest
 from bench.payloads import order_sign_stop, patient_view_no_baclofen
 from cds import envelope
 from cds.assessment import ClinicalEngine
-from cds.cards import build_card
-from cds.facts import extract_facts
+from cds.cards.builder import build_card
 from cds.facts.record import PatientRecord
-from cds.facts.relevance import select_worth_modelling
+from cds.facts.relevance import Relevance
 from cds.findings import build_findings
 from cds.knowledge import load_knowledge
+from cds.pipeline import check_record
 from cds.resources import check_resources, flatten
-from cds.web.json_body import parse_json_body
+from cds.web.json_body import max_nesting_depth, parse_json_body
 
 NOW = datetime.now(UTC)
 KNOWLEDGE = load_knowledge()
 ENGINE = ClinicalEngine(KNOWLEDGE)
+RELEVANCE = Relevance(KNOWLEDGE)
 
 
-def clinical_data(request: dict) -> PatientRecord:
-    resources = [r for value in request["prefetch"].values() for r in flatten(value)]
-    checked = check_resources(resources, lambda r: KNOWLEDGE.is_relevant(r, NOW))
-    drafts = flatten(request["context"].get("draftOrders"))
-    return PatientRecord(checked.resources, drafts)
+def resources_of(request: dict) -> list[dict]:
+    return [r for value in request["prefetch"].values() for r in flatten(value)]
+
+
+def drafts_of(request: dict) -> list[dict]:
+    return flatten(request["context"].get("draftOrders"))
+
+
+def record_of(request: dict) -> PatientRecord:
+    checked, drafts = check_record(RELEVANCE, resources_of(request), drafts_of(request), NOW)
+    return PatientRecord(resources=checked.resources, draft_orders=drafts.resources)
 
 
 @pytest.fixture(scope="module", params=["realistic", "large"])
 def order_sign(request):
     sizes = {"realistic": (300, 20), "large": (2000, 100)}[request.param]
     return order_sign_stop(NOW, *sizes)
+
+
+def test_depth_check(benchmark, order_sign):
+    raw = json.dumps(order_sign).encode()
+    assert benchmark(max_nesting_depth, raw, 64) <= 64
 
 
 def test_parse_body(benchmark, order_sign):
@@ -51,31 +65,45 @@ def test_validate_envelope(benchmark, order_sign):
     benchmark(envelope.validate, order_sign, "request")
 
 
-def test_check_resources(benchmark, order_sign):
-    resources = [r for value in order_sign["prefetch"].values() for r in flatten(value)]
-    benchmark(lambda: check_resources(select_worth_modelling(resources, KNOWLEDGE, NOW)))
+def test_relevance(benchmark, order_sign):
+    resources = resources_of(order_sign)
+    assert benchmark(RELEVANCE.select, resources, NOW)
+
+
+def test_fhir_models(benchmark, order_sign):
+    kept = RELEVANCE.select(resources_of(order_sign), NOW)
+    assert benchmark(check_resources, kept).resources
+
+
+def test_check_record(benchmark, order_sign):
+    resources, drafts = resources_of(order_sign), drafts_of(order_sign)
+    benchmark(check_record, RELEVANCE, resources, drafts, NOW)
 
 
 def test_extract_facts(benchmark, order_sign):
-    data = clinical_data(order_sign)
-    benchmark(extract_facts, "order-sign", order_sign["context"], data, NOW, KNOWLEDGE)
+    record = record_of(order_sign)
+    benchmark(ENGINE.extractor.extract, "order-sign", order_sign["context"], record, NOW)
 
 
 def test_rule_evaluation(benchmark, order_sign):
-    facts = extract_facts("order-sign", order_sign["context"], clinical_data(order_sign), NOW,
-                          KNOWLEDGE)
-    benchmark(ENGINE.rules.run, facts.rule_facts())
+    facts = ENGINE.extractor.extract("order-sign", order_sign["context"], record_of(order_sign),
+                                     NOW)
+    assert benchmark(ENGINE.rules.run, facts.rule_facts())
 
 
 def test_card_building(benchmark, order_sign):
-    facts = extract_facts("order-sign", order_sign["context"], clinical_data(order_sign), NOW,
-                          KNOWLEDGE)
-    findings = build_findings(ENGINE.rules.run(facts.rule_facts()), facts)
+    facts = ENGINE.extractor.extract("order-sign", order_sign["context"], record_of(order_sign),
+                                     NOW)
+    findings = build_findings(ENGINE.rules.run(facts.rule_facts()), facts, KNOWLEDGE)
     assert findings
     benchmark(lambda: [build_card(f, KNOWLEDGE) for f in findings])
 
 
-def test_no_baclofen_relevance_filter(benchmark):
+def test_whole_assessment(benchmark, order_sign):
+    record = record_of(order_sign)
+    assert benchmark(ENGINE.assess, "order-sign", order_sign["context"], record, NOW).cards
+
+
+def test_no_baclofen_relevance(benchmark):
     request = patient_view_no_baclofen(NOW)
-    resources = [r for value in request["prefetch"].values() for r in flatten(value)]
-    benchmark(lambda: [r for r in resources if KNOWLEDGE.is_relevant(r, NOW)])
+    benchmark(check_record, RELEVANCE, resources_of(request), [], NOW)
