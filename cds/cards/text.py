@@ -21,6 +21,8 @@ SUMMARY_LIMIT = 139  # the spec requires fewer than 140 characters
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~!])")
 _AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|javascript|data)(:)|(www)(\.)")
+# Words of letters, digits and punctuation GFM never reads as markup, one space apart.
+_INERT = re.compile(r"[A-Za-z0-9,.;:%/+=()'-]+(?: [A-Za-z0-9,.;:%/+=()'-]+)*")
 _PLAIN_DROP = re.compile(r"[<>\[\]{}()*_#|`~\\!]")
 _FORMATTER = string.Formatter()
 
@@ -38,7 +40,17 @@ def escape_markdown(value: Any) -> str:
     """A value as inert GFM text: no link, image, heading, emphasis, table or HTML."""
     if isinstance(value, Markdown):
         return str(value)
-    text = one_line(str(value))
+    text = str(value)
+    # Most values (doses, dates, counts) have nothing to escape or fold: the full
+    # treatment below would return them unchanged.
+    if len(text) <= MAX_VALUE_CHARS and _INERT.fullmatch(text) and not _AUTOLINK.search(text):
+        return text
+    return escaped(text)
+
+
+def escaped(text: str) -> str:
+    """The full treatment: one line, HTML and markdown characters escaped, no autolink."""
+    text = one_line(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MARKDOWN.sub(r"\\\1", text)
     return _AUTOLINK.sub(lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}",
