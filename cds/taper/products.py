@@ -46,14 +46,18 @@ class Delivery:
         if dose_mg <= 0:
             return False
         if self.kind in ("tablet", "granules"):
-            return self.units_of(dose_mg) is not None
+            return _fewest_units(_micro(dose_mg), self._largest_first) is not None
         ratio = dose_mg / self.unit_mg
         return abs(ratio - round(ratio)) < 1e-6
 
     def units_of(self, dose_mg: float) -> Counter[float] | None:
         """Fewest whole tablets/packets adding up to `dose_mg`, or None if impossible."""
-        found = _fewest_units(_micro(dose_mg), tuple(sorted(self.strengths_mg, reverse=True)))
+        found = _fewest_units(_micro(dose_mg), self._largest_first)
         return None if found is None else Counter(dict(found))
+
+    @property
+    def _largest_first(self) -> tuple[float, ...]:
+        return tuple(sorted(self.strengths_mg, reverse=True))
 
     def ml_of(self, dose_mg: float) -> float:
         if self.concentration_mg_per_ml is None:
