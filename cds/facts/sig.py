@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cds.knowledge import Knowledge
 
@@ -66,9 +67,21 @@ def _unit_kind(word: str) -> str:
 
 
 def _words_to_digits(text: str, knowledge: Knowledge) -> str:
-    for word, value in sorted(knowledge.sig_words["numbers"].items(), key=lambda w: -len(w[0])):
-        text = re.sub(rf"(?<![\w.]){re.escape(word)}(?![\w/])", f"{value:g}", text)
-    return text
+    pattern, digits = _number_words(tuple(knowledge.sig_words["numbers"].items()))
+    return pattern.sub(lambda found: digits[found.group(0)], text) if pattern else text
+
+
+@lru_cache(maxsize=8)
+def _number_words(numbers: tuple[tuple[str, float], ...]
+                  ) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """One pattern for every number word, longest first, whole words only. It reads as
+    replacing one word at a time, longest first, would (tests/unit/test_sig.py holds it
+    to that): a replacement is digits, which stand or not as the word's letters did."""
+    if not numbers:
+        return None, {}
+    words = sorted((word for word, _ in numbers), key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(w) for w in words) + r")(?![\w/])")
+    return pattern, {word: f"{value:g}" for word, value in numbers}
 
 
 def read_sig(text: str, knowledge: Knowledge) -> Sig:

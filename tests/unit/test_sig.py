@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cds.facts.sig import Sig, read_sig
+from cds.facts.sig import Sig, _words_to_digits, read_sig
 from cds.knowledge import load_knowledge
 
 K = load_knowledge()
@@ -152,3 +154,23 @@ def test_count_times_strength_per_dose() -> None:
 def test_scheduled_sig_with_an_extra_as_needed_dose_stays_scheduled() -> None:
     read = sig("10 mg tid and 5 mg prn")
     assert not read.as_needed or read.per_day is None
+
+
+def _one_word_at_a_time(text: str) -> str:
+    """The reading the number-word pattern must keep: each word of rules/ replaced in
+    turn, longest first, where it stands alone."""
+    import re
+
+    for word, value in sorted(K.sig_words["numbers"].items(), key=lambda w: -len(w[0])):
+        text = re.sub(rf"(?<![\w.]){re.escape(word)}(?![\w/])", f"{value:g}", text)
+    return text
+
+
+_PIECES = [*K.sig_words["numbers"], " ", "/", ".", "-", "1", "0", "tab", "and", "a", "x"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=12), st.sampled_from(["", " "]))
+@settings(max_examples=3000, deadline=None)
+def test_number_words_read_as_one_word_at_a_time(pieces: list[str], glue: str) -> None:
+    text = glue.join(pieces)
+    assert _words_to_digits(text, K) == _one_word_at_a_time(text)
