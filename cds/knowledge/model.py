@@ -175,10 +175,11 @@ class CodeIndex:
         if isinstance(codings, list) and len(codings) == 1 and self.codes_first:
             coding = codings[0]  # the usual shape, answered by one lookup
             if isinstance(coding, dict):
-                system = coding.get("system")
-                hit = self._exact.get((system, coding.get("code")))
-                if hit is not None and system not in self._prefix_systems:
-                    return hit
+                system, code = coding.get("system"), coding.get("code")
+                if type(system) is str and type(code) is str:  # else: matches nothing below
+                    hit = self._exact.get((system, code))
+                    if hit is not None and system not in self._prefix_systems:
+                        return hit
         # A record repeats a few concepts hundreds of times (a year of heights and
         # weights): the slower answer (prefixes, words) is remembered per concept.
         key = _concept_key(codings, concept.get("text"))

@@ -115,6 +115,19 @@ def test_concepts_that_cannot_be_remembered_are_still_answered() -> None:
         assert set(FULL.positions(concept)) == reference(concept, codes_first=False), concept
 
 
+@pytest.mark.parametrize("coding", [
+    {"system": ["http://loinc.org"], "code": "8310-5"}, {"system": "http://loinc.org",
+                                                          "code": {"a": 1}},
+    {"system": None, "code": "8310-5"}, {"system": 7, "code": 7}])
+def test_a_lone_coding_that_is_not_text_matches_nothing(coding: dict) -> None:
+    # The one-lookup path must not hash it (a list is unhashable): such a coding matches
+    # no set, in an index with ICD-10-CM prefix sets and in one without.
+    without_prefixes = CodeIndex([s for s in SETS if not s.prefixes])
+    concept = {"coding": [coding]}
+    assert set(INDEX.positions(concept)) == reference(concept, codes_first=True) == set()
+    assert set(without_prefixes.positions(concept)) == set()
+
+
 def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     import cds.knowledge.model as model
 
