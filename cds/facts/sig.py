@@ -67,21 +67,19 @@ def _unit_kind(word: str) -> str:
 
 
 def _words_to_digits(text: str, knowledge: Knowledge) -> str:
-    pattern, digits = _number_words(tuple(knowledge.sig_words["numbers"].items()))
-    return pattern.sub(lambda found: digits[found.group(0)], text) if pattern else text
+    for pattern, digits in _number_words(tuple(knowledge.sig_words["numbers"].items())):
+        text = pattern.sub(digits, text)
+    return text
 
 
 @lru_cache(maxsize=8)
-def _number_words(numbers: tuple[tuple[str, float], ...]
-                  ) -> tuple[re.Pattern[str] | None, dict[str, str]]:
-    """One pattern for every number word, longest first, whole words only. It reads as
-    replacing one word at a time, longest first, would (tests/unit/test_sig.py holds it
-    to that): a replacement is digits, which stand or not as the word's letters did."""
-    if not numbers:
-        return None, {}
-    words = sorted((word for word, _ in numbers), key=len, reverse=True)
-    pattern = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(w) for w in words) + r")(?![\w/])")
-    return pattern, {word: f"{value:g}" for word, value in numbers}
+def _number_words(numbers: tuple[tuple[str, float], ...]) -> list[tuple[re.Pattern[str], str]]:
+    """Each number word as a compiled whole-word pattern with its digits, longest word
+    first, applied one after another: an earlier replacement can complete a later word
+    ("1/two" -> "1/2" -> "0.5"), so they are not folded into one pattern."""
+    words = sorted(numbers, key=lambda item: -len(item[0]))
+    return [(re.compile(rf"(?<![\w.]){re.escape(word)}(?![\w/])"), f"{value:g}")
+            for word, value in words]
 
 
 def read_sig(text: str, knowledge: Knowledge) -> Sig:

@@ -169,6 +169,12 @@ def _one_word_at_a_time(text: str) -> str:
 _PIECES = [*K.sig_words["numbers"], " ", "/", ".", "-", "1", "0", "tab", "and", "a", "x"]
 
 
+@pytest.mark.parametrize("text", ["1/two", "1 1/two", "one and a half", "1 1/2 tab", "half"])
+def test_number_words_in_order(text: str) -> None:
+    # An earlier word's digits can complete a later word: "1/two" -> "1/2" -> "0.5".
+    assert _words_to_digits(text, K) == _one_word_at_a_time(text)
+
+
 @given(st.lists(st.sampled_from(_PIECES), max_size=12), st.sampled_from(["", " "]))
 @settings(max_examples=3000, deadline=None)
 def test_number_words_read_as_one_word_at_a_time(pieces: list[str], glue: str) -> None:
