@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from cds.facts.dose import DailyDose, DoseReader, duration_days
 from cds.facts.recognition import MedicationIndex, Recogniser, Recognition
 from cds.facts.record import PatientRecord
-from cds.facts.timeutil import parse_fhir_datetime, parse_period_end
+from cds.facts.timeutil import days_after, parse_fhir_datetime, parse_period_end
 from cds.facts.units import number
 from cds.knowledge import Knowledge
 from cds.knowledge.model import concept_text
@@ -225,8 +225,9 @@ def _planned_end(resource: Mapping, start: datetime | None) -> datetime | None:
         bounds = repeat.get("boundsDuration")
         if isinstance(bounds, Mapping) and start is not None:
             days = duration_days(bounds)
-            if days:
-                ends.append(start + timedelta(days=days))
+            by_duration = days_after(start, days) if days else None
+            if by_duration is not None:
+                ends.append(by_duration)
     if not ends:
         return None
     # All sequenced steps must have ended for the order to end.

@@ -24,7 +24,7 @@ from typing import Any
 
 from cds.facts.orders import Administration
 from cds.facts.signs import observation_time
-from cds.facts.timeutil import fmt_date, parse_fhir_datetime
+from cds.facts.timeutil import days_after, fmt_date, parse_fhir_datetime
 from cds.facts.units import convert, quantity
 from cds.knowledge import Knowledge
 from cds.knowledge.model import concept_text
@@ -131,7 +131,7 @@ class PumpReader:
             conc = conc or _latest_concentration(anchors, at) or order_concentration
             if conc:
                 days = max(0.0, volume - margin) * conc * 1000 / dose
-                state.depletion_at = at + timedelta(days=days)
+                state.depletion_at = days_after(at, days)  # None: beyond any calendar
                 state.basis = (f"{how}; {conc * 1000:g} mcg/mL at {dose:g} mcg/day, alarm "
                                f"volume {margin:g} mL")
         return state

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 SECONDS_PER_DAY = 86400.0
+# Dates a record means lie well inside these years. One outside (9999-12-31 as "no end",
+# 0001-01-01 as "unknown") is read as no date, so that no arithmetic on a date from a
+# request (a step back, a look-back window, a duration added) can leave the calendar.
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_calendar(moment: datetime) -> datetime | None:
+    return moment if EARLIEST <= moment < LATEST else None
+
+
+def days_after(moment: datetime, days: float) -> datetime | None:
+    """`moment` + `days` (a duration from a request: any size), or None when that is no
+    date a record means."""
+    if not math.isfinite(days) or abs(days) > (LATEST - EARLIEST).days:
+        return None
+    return _in_calendar(moment + timedelta(days=days))
 
 
 def parse_fhir_datetime(value: Any) -> datetime | None:
@@ -18,20 +36,25 @@ def parse_fhir_datetime(value: Any) -> datetime | None:
         if size > 10:  # a dateTime: the common case, hundreds per request
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         elif size == 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+            return _in_calendar(datetime.combine(date.fromisoformat(text), datetime.min.time(),
+                                                 tzinfo=UTC))
         elif size == 7:
-            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+            return _in_calendar(datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC))
         elif size == 4:
-            return datetime(int(text), 1, 1, tzinfo=UTC)
+            return _in_calendar(datetime(int(text), 1, 1, tzinfo=UTC))
         else:
-            parsed = datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
     if parsed.tzinfo is UTC:  # "Z" and "+00:00" both parse to the UTC singleton
-        return parsed
+        return _in_calendar(parsed)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # why: FHIR requires a zone; assume UTC, not local
-    return parsed.astimezone(UTC)
+        # why: FHIR requires a zone; assume UTC, not local
+        return _in_calendar(parsed.replace(tzinfo=UTC))
+    try:
+        return _in_calendar(parsed.astimezone(UTC))
+    except OverflowError:  # 0001-01-01T00:00+01:00 lies before the first UTC instant
+        return None
 
 
 def parse_period_end(value: Any) -> datetime | None:

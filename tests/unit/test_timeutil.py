@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cds.facts.timeutil import parse_fhir_datetime, parse_period_end
+from cds.facts.timeutil import LATEST, days_after, parse_fhir_datetime, parse_period_end
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -34,12 +34,16 @@ def test_fhir_forms(text, expected):
 @pytest.mark.parametrize("text", [
     "", "   ", "2026-13-01", "2026-02-30", "2026-02-30T10:00:00Z", "2026-03-05T25:00:00Z",
     "2026-03-05T10:20:30ZZ", "yesterday", "2026-3", "20-03-05", None, 20260305, [], {},
+    # Sentinels and calendar ends: no date a record means, and no arithmetic may leave
+    # the calendar from them (0001-01-01T00:00+01:00 is before the first UTC instant).
+    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "9999-12-31", "9999-12",
+    "9999", "0001-01-01", "0001", "0999-12-31T23:59:59Z",
 ])
 def test_malformed_is_unknown(text):
     assert parse_fhir_datetime(text) is None
 
 
-@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1),
+@given(st.datetimes(min_value=datetime(1001, 1, 1), max_value=datetime(8998, 1, 1),
                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=-11)),
                                                timezone(timedelta(hours=5, minutes=30))])))
 def test_any_instant_round_trips_in_utc(moment):
@@ -52,3 +56,20 @@ def test_any_instant_round_trips_in_utc(moment):
 def test_a_date_only_period_end_includes_its_day():
     assert parse_period_end("2026-12-03") == datetime(2026, 12, 4, tzinfo=UTC)
     assert parse_period_end("2026-12") == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_a_period_ending_in_year_9999_has_no_end():
+    assert parse_period_end("9999-12-31") is None
+    assert parse_period_end("9999") is None
+
+
+@pytest.mark.parametrize("days", [1e9, -1e9, 1e300, float("inf"), float("nan"), 3_000_000])
+def test_a_duration_past_the_calendar_gives_no_date(days):
+    assert days_after(datetime(2026, 1, 1, tzinfo=UTC), days) is None
+
+
+def test_a_duration_inside_the_calendar_is_added():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert days_after(start, 30) == datetime(2026, 1, 31, tzinfo=UTC)
+    assert days_after(start, 0.5) == datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert days_after(LATEST - timedelta(days=1), 2) is None
