@@ -33,16 +33,14 @@ def parse_fhir_datetime(value: Any) -> datetime | None:
     text = value.strip()
     size = len(text)
     try:
-        if size > 10:  # a dateTime: the common case, hundreds per request
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        elif size == 10:
+        if size == 10:
             return _in_calendar(datetime.combine(date.fromisoformat(text), datetime.min.time(),
                                                  tzinfo=UTC))
         elif size == 7:
             return _in_calendar(datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC))
         elif size == 4:
             return _in_calendar(datetime(int(text), 1, 1, tzinfo=UTC))
-        else:
+        else:  # a dateTime
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
