@@ -227,9 +227,6 @@ def _concept_key(codings: Any, text: Any) -> tuple | None:
     """What positions() reads of a concept, as a hashable key; None when unusual."""
     if codings is None:
         parts: tuple = ()
-    elif isinstance(codings, list) and len(codings) == 1 and isinstance(codings[0], dict):
-        only = codings[0]  # the usual shape, without a generator
-        parts = ((only.get("system"), only.get("code"), only.get("display")),)
     elif isinstance(codings, list) and len(codings) <= 8:
         parts = tuple((c.get("system"), c.get("code"), c.get("display"))
                       if isinstance(c, dict) else None for c in codings)
