@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from typing import Any
 
@@ -51,14 +51,7 @@ def _fast_validator(name: str) -> jsonschema_rs.Draft202012Validator:
     reference validator (its best_match and paths)."""
     return jsonschema_rs.Draft202012Validator(
         _schema(name), validate_formats=True,
-        formats={fmt: _format_holds(fmt) for fmt in _formats.checkers})
-
-
-def _format_holds(fmt: str):
-    def holds(value: str) -> bool:
-        return _formats.conforms(value, fmt)
-
-    return holds
+        formats={fmt: partial(_formats.conforms, format=fmt) for fmt in _formats.checkers})
 
 
 def _json_path(error: ValidationError) -> str:
