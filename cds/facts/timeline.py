@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cds.facts.orders import ENDED, RUNNING, Administration, Order
-from cds.facts.timeutil import parse_fhir_datetime, parse_period_end
+from cds.facts.timeutil import days_between, parse_fhir_datetime, parse_period_end
 from cds.knowledge import Knowledge
 
 # Orders authored this close together are parts of one regimen, not a replacement.
@@ -388,7 +388,7 @@ def _prn_use(timeline: Timeline, knowledge: Knowledge) -> PrnUse | None:
              and (a.request_ref in refs or a.request_ref is None)]
     maximum = max((s.order.dose.as_needed_max or 0.0) for s in prn) or None
     if not timeline.administrations:
-        bound = _supply_bound(prn, timeline.now, knowledge)
+        bound = _supply_bound(prn, maximum, timeline.now, knowledge)
         if bound is not None:
             return bound
         for segment in prn:  # taken or not, nobody knows: its daily dose is unknown
@@ -404,7 +404,8 @@ def _prn_use(timeline: Timeline, knowledge: Knowledge) -> PrnUse | None:
     return PrnUse(maximum, days, window, regular, average)
 
 
-def _supply_bound(prn: list[Segment], now: datetime, knowledge: Knowledge) -> PrnUse | None:
+def _supply_bound(prn: list[Segment], maximum: float | None, now: datetime,
+                  knowledge: Knowledge) -> PrnUse | None:
     """Sporadic use shown by the supply: 20 tablets over five months cannot have been
     taken on most days, whatever was taken. Only an upper bound, so it can only ever
     show sporadic use, never regular use."""
@@ -417,10 +418,9 @@ def _supply_bound(prn: list[Segment], now: datetime, knowledge: Knowledge) -> Pr
                 or segment.start is None:
             return None
         supplied += order.supplied_mg / per_use
-        days += max(0.0, ((segment.end or now) - segment.start).total_seconds() / 86400)
+        days += max(0.0, days_between(segment.start, segment.end or now))
     if days < 1 or supplied >= knowledge.threshold("prn_regular_use_fraction") * days:
         return None
-    maximum = max((s.order.dose.as_needed_max or 0.0) for s in prn) or None
     return PrnUse(maximum, 0, round(days), False, None, supply_days=int(supplied))
 
 
