@@ -124,12 +124,12 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
                 amount=dose_text(prn_max, unit, words))
     if prn is not None:
         values["prn_max_text"] = dose_text(prn.max_per_day, unit, words)
-        use = "unknown" if prn.regular is None else "regular" if prn.regular else "sporadic"
         if prn.supply_days is not None:
-            use = "supply"
-        values["prn_use_text"] = word(words["prn_use"][use], days=prn.supply_days
-                                      if prn.supply_days is not None else prn.days_given,
-                                      window=prn.window_days)
+            use, days = "supply", prn.supply_days
+        else:
+            use = "unknown" if prn.regular is None else "regular" if prn.regular else "sporadic"
+            days = prn.days_given
+        values["prn_use_text"] = word(words["prn_use"][use], days=days, window=prn.window_days)
     pump = subject.pump
     if pump is not None:
         values["pump_alarm_text"] = pump.alarm or pump.battery_low or ""
