@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache, reduce
+from functools import cached_property, lru_cache, reduce
 from typing import Literal
 
 from cds.product import Product
@@ -55,7 +55,7 @@ class Delivery:
         found = _fewest_units(_micro(dose_mg), self._largest_first)
         return None if found is None else Counter(dict(found))
 
-    @property
+    @cached_property
     def _largest_first(self) -> tuple[float, ...]:
         return tuple(sorted(self.strengths_mg, reverse=True))
 
