@@ -20,6 +20,7 @@ import pytest
 from cds.app import create_app
 from cds.config import Settings
 from cds.fixtures import list_fixtures, load_fixture
+from tests.contract.test_fuzz_boundary import put
 from tests.support.openapi import check_response
 
 NOW = datetime.now(UTC)
@@ -45,12 +46,6 @@ def date_fields(node: Any, path: tuple = ()) -> list[tuple]:
     return found
 
 
-def set_at(document: Any, path: tuple, value: str) -> None:
-    for step in path[:-1]:
-        document = document[step]
-    document[path[-1]] = value
-
-
 @pytest.fixture(scope="module")
 def one_app(tmp_path_factory):
     database = tmp_path_factory.mktemp("calendar-edges") / "cds.db"
@@ -66,7 +61,7 @@ def test_calendar_edges_in_every_date_field(one_app, fixture_path):
     for edge in EDGES:
         request = copy.deepcopy(fixture.request)
         for field in fields:
-            set_at(request, field, edge)
+            put(request, field, edge)
         response = one_app.post(path, json=request)
         assert response.status_code == 200, (edge, response.get_data()[:300])
         check_response("POST", path, response.status_code, response.get_json())
