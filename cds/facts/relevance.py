@@ -114,9 +114,9 @@ class Relevance:
         if not kind.sign and not self._component_is_a_sign_reading(obs):
             return False, None
         at = observation_time(obs)
-        if at is not None and at < cutoff:
-            return False, None
-        return bool(self.signs.observation_signs(obs, now)), None
+        if at is None or at < cutoff:
+            return False, None  # undated: observation_signs would not date it either
+        return bool(self.signs.observation_signs(obs, now, at)), None
 
     def _component_is_a_sign_reading(self, obs: Mapping) -> bool:
         components = obs.get("component")

@@ -71,8 +71,8 @@ def reading_value(obs: Mapping, reading: Reading, knowledge: Knowledge) -> float
 
 
 def _reading(obs: Mapping, reading: Reading, knowledge: Knowledge
-             ) -> tuple[float, str] | None:
-    """(value in the reading's unit, the value as recorded with its unit)."""
+             ) -> tuple[float, float | None, str | None] | None:
+    """(value in the reading's unit, the value and unit as recorded)."""
     parts: list[Mapping] = []
     if reading.code_set.matches_concept(obs.get("code")):
         parts.append(obs)
@@ -85,11 +85,18 @@ def _reading(obs: Mapping, reading: Reading, knowledge: Knowledge
         converted = convert(value, unit, reading.unit, knowledge, reading.code_set.name) \
             if reading.unit else value
         if converted is not None:
-            shown = f"{converted:g} {reading.unit or ''}".strip()
-            if value is not None and unit and reading.unit and unit != reading.unit:
-                shown = f"{value:g} {unit} ({shown})"  # as the chart shows it, then ours
-            return converted, shown
+            return converted, value, unit
     return None
+
+
+def _shown(found: tuple[float, float | None, str | None], reading: Reading) -> str:
+    """A reading's value as the card shows it: as the chart has it, then in our unit.
+    Worded only for a reading that shows a sign (most readings are normal)."""
+    converted, value, unit = found
+    shown = f"{converted:g} {reading.unit or ''}".strip()
+    if value is not None and unit and reading.unit and unit != reading.unit:
+        shown = f"{value:g} {unit} ({shown})"
+    return shown
 
 
 def reading_holds(value: float | None, reading: Reading) -> bool:
@@ -103,8 +110,14 @@ class SignFinder:
         self.signs = list(knowledge.signs.values())
         # Which readings an Observation can hold, found in one lookup of its codes.
         self._index = CodeIndex([r.code_set for s in self.signs for r in s.readings])
-        self._position = {id(r): next(iter(self._index.where([r.code_set])))
-                          for s in self.signs for r in s.readings}
+        # For each code set position, the (sign, reading) pairs it can hold, in the order
+        # the signs are weighed: an Observation is checked against its own readings only.
+        by_position: dict[int, list[tuple[int, int]]] = {}
+        for sign_index, sign in enumerate(self.signs):
+            for reading_index, reading in enumerate(sign.readings):
+                position = next(iter(self._index.where([reading.code_set])))
+                by_position.setdefault(position, []).append((sign_index, reading_index))
+        self._pairs = {position: tuple(pairs) for position, pairs in by_position.items()}
         recorded = [s for s in self.signs if s.recorded_as is not None]
         self._recorded = CodeIndex([s.recorded_as for s in recorded],  # type: ignore[misc]
                                    codes_first=False)
@@ -136,31 +149,40 @@ class SignFinder:
                 continue
         return sorted(found, key=lambda s: (s.at, s.key, s.source_ref))
 
-    def observation_signs(self, obs: Mapping, now: datetime) -> list[Sign]:
-        """The signs one Observation shows (none for a normal reading)."""
+    def observation_signs(self, obs: Mapping, now: datetime, at: datetime | None = None
+                          ) -> list[Sign]:
+        """The signs one Observation shows (none for a normal reading). `at`: its time,
+        when the caller has already read it (observation_time)."""
         if obs.get("status") not in USABLE_OBSERVATION_STATUSES:
             return []
-        at = observation_time(obs)
+        if at is None:
+            at = observation_time(obs)
         if at is None or at > now + CLOCK_SKEW:
             return []
-        ref = f"Observation/{obs.get('id', '?')}"
-        hits: list[tuple[SignDef, str, Reading]] = []
         present = self._present(obs)
         if not present:
             return []
-        for sign in self.signs:
-            for reading in sign.readings:
-                if self._position[id(reading)] not in present:
-                    continue
-                found = _reading(obs, reading, self.knowledge)
-                if found is not None and reading_holds(found[0], reading):
-                    hits.append((sign, found[1], reading))
-                    break
+        hits: list[tuple[SignDef, tuple[float, float | None, str | None], Reading]] = []
+        pairs = self._pairs.get(next(iter(present)), ()) if len(present) == 1 else sorted(
+            {pair for position in present for pair in self._pairs.get(position, ())})
+        shown_by: set[int] = set()  # signs already shown: their first holding reading counts
+        for sign_index, reading_index in pairs:
+            if sign_index in shown_by:
+                continue
+            sign = self.signs[sign_index]
+            reading = sign.readings[reading_index]
+            found = _reading(obs, reading, self.knowledge)
+            if found is not None and reading_holds(found[0], reading):
+                hits.append((sign, found, reading))
+                shown_by.add(sign_index)
+        if not hits:
+            return []
         superseded = {other for sign, _, _ in hits for other in sign.supersedes}
         when = fmt_datetime(at)
+        ref = f"Observation/{obs.get('id', '?')}"
         return [Sign(sign.key, sign.label, sign.points_to, at,
-                     f"{_name(obs, reading)} {shown} at {when}", ref)
-                for sign, shown, reading in hits if sign.key not in superseded]
+                     f"{_name(obs, reading)} {_shown(found, reading)} at {when}", ref)
+                for sign, found, reading in hits if sign.key not in superseded]
 
     def _condition_signs(self, cond: Mapping, now: datetime) -> list[Sign]:
         if not condition_is_usable(cond):
