@@ -46,3 +46,12 @@ def test_mixed_nesting_is_counted_per_level():
     assert max_nesting_depth(b'{"a": [1]}') == 2
     assert max_nesting_depth(b'[{"a": {}}]') == 3
     assert max_nesting_depth(b'{"a": "[", "b": [], "c": "]"}') == 2
+
+
+def test_closing_brackets_in_strings_cannot_hide_depth():
+    deep = b"[" * 65 + b"]" * 65
+    for decoy in (b'"]]]]]]]]"', b'"}}}}"', b'"\\"]]]"', b'"a]", "b}"'):
+        raw = b'{"x": [' + decoy + b', ' + deep + b']}'
+        assert max_nesting_depth(raw) == 67
+        with pytest.raises(ClientError):
+            parse_json_body(raw, max_depth=64)
