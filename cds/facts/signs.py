@@ -16,6 +16,9 @@ USABLE_OBSERVATION_STATUSES = ("final", "amended", "corrected", "preliminary", "
 REFUTED = ("refuted", "entered-in-error")
 # why: a clock a few minutes ahead in the EHR should not hide a fresh observation.
 CLOCK_SKEW = timedelta(minutes=15)
+# A reading found in an Observation: (value in the reading's unit, value and unit as
+# recorded).
+Found = tuple[float, float | None, str | None]
 _COMPARE = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
             ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
@@ -71,8 +74,7 @@ def reading_value(obs: Mapping, reading: Reading, knowledge: Knowledge) -> float
 
 
 def _reading(obs: Mapping, reading: Reading, knowledge: Knowledge
-             ) -> tuple[float, float | None, str | None] | None:
-    """(value in the reading's unit, the value and unit as recorded)."""
+             ) -> Found | None:
     parts: list[Mapping] = []
     if reading.code_set.matches_concept(obs.get("code")):
         parts.append(obs)
@@ -89,7 +91,7 @@ def _reading(obs: Mapping, reading: Reading, knowledge: Knowledge
     return None
 
 
-def _shown(found: tuple[float, float | None, str | None], reading: Reading) -> str:
+def _shown(found: Found, reading: Reading) -> str:
     """A reading's value as the card shows it: as the chart has it, then in our unit.
     Worded only for a reading that shows a sign (most readings are normal)."""
     converted, value, unit = found
@@ -162,7 +164,7 @@ class SignFinder:
         present = self._present(obs)
         if not present:
             return []
-        hits: list[tuple[SignDef, tuple[float, float | None, str | None], Reading]] = []
+        hits: list[tuple[SignDef, Found, Reading]] = []
         pairs = self._pairs.get(next(iter(present)), ()) if len(present) == 1 else sorted(
             {pair for position in present for pair in self._pairs.get(position, ())})
         shown_by: set[int] = set()  # signs already shown: their first holding reading counts
