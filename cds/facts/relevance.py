@@ -22,7 +22,7 @@ from cds.facts.pump import PumpReader
 from cds.facts.recognition import Recogniser
 from cds.facts.signs import SignFinder, observation_time
 from cds.knowledge import Knowledge
-from cds.knowledge.model import CodeIndex
+from cds.knowledge.model import MEMO_SIZE, CodeIndex
 
 ALWAYS = frozenset({"Patient", "Encounter", "Medication"})
 # Raw JSON the checks cannot read goes on to the model check, which reports it.
@@ -143,7 +143,7 @@ class _ObservationSets:
             facts = key & self.facts
             only = next(iter(facts)) if len(facts) == 1 and facts <= self.latest_only else None
             known = _CodeKind(bool(facts), only, bool(key & self.signs))
-            if len(self._classified) < 4096:  # why: bounded; combinations are few
+            if len(self._classified) < MEMO_SIZE:  # why: bounded; combinations are few
                 self._classified[key] = known
         return known
 
