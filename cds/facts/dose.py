@@ -22,6 +22,7 @@ from cds.product import Product
 PERIOD_UNIT_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0,
                     "mo": 30.0, "a": 365.0}
 VOLUME_ML = {"ml": 1.0, "milliliter": 1.0, "millilitre": 1.0, "l": 1000.0, "cl": 10.0}
+PER_KG_MISSING_WEIGHT = "dose ordered per kg of body weight and no body weight on record"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class DailyDose:
     # Daily dose of each sequenced dosageInstruction step, when the order is a schedule.
     steps: tuple[float, ...] = field(default=())
     as_needed_per_use: float | None = None  # one as-needed administration, when known
+    per_kg: bool = False  # worked out from a dose per kg and the body weight on record
 
     @property
     def known(self) -> bool:
@@ -61,8 +63,10 @@ class DoseReader:
         self.knowledge = knowledge
         self.solid_units = knowledge.solid_dose_units
 
-    def daily_dose(self, request: Mapping, product: Product) -> DailyDose:
-        dose = self._daily_dose(request, product)
+    def daily_dose(self, request: Mapping, product: Product, weight_kg: float | None = None
+                   ) -> DailyDose:
+        """`weight_kg`: the latest body weight on record, for doses ordered per kg."""
+        dose = self._daily_dose(request, product, weight_kg)
         if any(v is not None and not math.isfinite(v) for v in (
                 dose.scheduled, dose.as_needed_max, dose.as_needed_per_use, *dose.steps)):
             # 1e308 mg x 4 a day is no dose anyone gives: unknown, never "inf mg/day".
@@ -73,7 +77,8 @@ class DoseReader:
             return replace(dose, single_dose=True)
         return dose
 
-    def _daily_dose(self, request: Mapping, product: Product) -> DailyDose:
+    def _daily_dose(self, request: Mapping, product: Product, weight_kg: float | None
+                    ) -> DailyDose:
         unit = "ug/d" if product.is_intrathecal else "mg/d"
         dosages = request.get("dosageInstruction")
         if not isinstance(dosages, list) or not dosages:
@@ -92,14 +97,15 @@ class DoseReader:
         first_admins = 0.0
         prn_max_total: float | None = None
         prn_per_use: float | None = None
-        any_prn = from_sig = False
+        any_prn = from_sig = per_kg = False
         for position, key in enumerate(ordered):
             total = 0.0
             for dosage in groups[key]:
-                part = self._one(dosage, product)
+                part = self._one(dosage, product, weight_kg)
                 if part.unknown_reason:
                     return DailyDose(None, unit, unknown_reason=part.unknown_reason)
                 from_sig = from_sig or part.from_sig
+                per_kg = per_kg or part.per_kg
                 if part.as_needed:
                     any_prn = True
                     if part.as_needed_per_use is not None:
@@ -114,9 +120,9 @@ class DoseReader:
             steps.append(round(total, 4))
         return DailyDose(steps[0], unit, first_admins or None, any_prn, prn_max_total,
                          from_sig=from_sig, steps=tuple(steps) if len(steps) > 1 else (),
-                         as_needed_per_use=prn_per_use)
+                         as_needed_per_use=prn_per_use, per_kg=per_kg)
 
-    def _one(self, dosage: Mapping, product: Product) -> DailyDose:
+    def _one(self, dosage: Mapping, product: Product, weight_kg: float | None) -> DailyDose:
         unit = "ug/d" if product.is_intrathecal else "mg/d"
         factor = 1000 if product.is_intrathecal else 1
         prn = dosage.get("asNeededBoolean") is True or isinstance(
@@ -128,12 +134,16 @@ class DoseReader:
             rate = self._rate_mcg_per_day(dosage, product)
             if rate is not None:
                 return DailyDose(rate, unit, as_needed=False)
-        per_dose = self._per_administration(dosage, product)
+        per_dose = self._per_administration(dosage, product, weight_kg)
         per_day = self.administrations_per_day(dosage.get("timing"))
         used_sig = False
+        if per_dose is None and weight_kg is None and (
+                self._per_kg_ordered(dosage) or (sig is not None and sig.per_kg)):
+            # 0.3 mg/kg is not 0.3 mg: without a weight the dose is unknown, never guessed.
+            return DailyDose(None, unit, unknown_reason=PER_KG_MISSING_WEIGHT)
         if sig is not None:
             if per_dose is None and sig.amount is not None:
-                per_dose, used_sig = self._sig_amount(sig, product), True
+                per_dose, used_sig = self._sig_amount(sig, product, weight_kg), True
             if per_day is None and sig.per_day is not None:
                 per_day, used_sig = sig.per_day, True
         if prn:
@@ -151,9 +161,16 @@ class DoseReader:
                                                         "become mg")
         if per_day is None:
             return DailyDose(None, unit, unknown_reason="frequency missing or unreadable")
-        return DailyDose(per_dose * per_day * factor, unit, per_day, from_sig=used_sig)
+        weighed = weight_kg is not None and (self._per_kg_ordered(dosage)
+                                             or bool(sig and sig.per_kg))
+        return DailyDose(per_dose * per_day * factor, unit, per_day, from_sig=used_sig,
+                         per_kg=weighed)
 
-    def _sig_amount(self, sig: Any, product: Product) -> float | None:
+    def _sig_amount(self, sig: Any, product: Product, weight_kg: float | None) -> float | None:
+        if sig.per_kg:
+            if weight_kg is None or sig.unit not in ("mg", "mcg"):
+                return None
+            return sig.amount * weight_kg / (1000 if sig.unit == "mcg" else 1)
         if sig.unit == "mg":
             return sig.amount
         if sig.unit == "mcg":
@@ -165,7 +182,17 @@ class DoseReader:
             return sig.amount * product.strength_mg if product.strength_mg else None
         return None
 
-    def _per_administration(self, dosage: Mapping, product: Product) -> float | None:
+    def _per_kg_ordered(self, dosage: Mapping) -> bool:
+        for rate in dosage.get("doseAndRate") or []:
+            quantity = rate.get("doseQuantity") if isinstance(rate, Mapping) else None
+            unit = (quantity.get("code") or quantity.get("unit")) if isinstance(
+                quantity, Mapping) else None
+            if isinstance(unit, str) and _per_kg_base(unit) is not None:
+                return True
+        return False
+
+    def _per_administration(self, dosage: Mapping, product: Product,
+                            weight_kg: float | None = None) -> float | None:
         """One administration in mg; doseRange counts at its high end."""
         for rate in dosage.get("doseAndRate") or []:
             if not isinstance(rate, Mapping):
@@ -174,17 +201,25 @@ class DoseReader:
             if quantity is None and isinstance(rate.get("doseRange"), Mapping):
                 quantity = rate["doseRange"].get("high")
             if isinstance(quantity, Mapping):
-                mg = self.quantity_in_mg(quantity, product)
+                mg = self.quantity_in_mg(quantity, product, weight_kg)
                 if mg is not None:
                     return mg
         return None
 
-    def quantity_in_mg(self, quantity: Mapping, product: Product) -> float | None:
-        """mg, mcg, g directly; mL x concentration; tablets x strength. Never assumes one."""
+    def quantity_in_mg(self, quantity: Mapping, product: Product,
+                       weight_kg: float | None = None) -> float | None:
+        """mg, mcg, g directly; mL x concentration; tablets x strength; mg/kg x the body
+        weight. Never assumes one."""
         value = number(quantity.get("value"))
         unit = quantity.get("code") or quantity.get("unit") or ""
         if value is None or value < 0 or not isinstance(unit, str):
             return None
+        base = _per_kg_base(unit)
+        if base is not None:
+            if weight_kg is None:
+                return None
+            per_kg = self.quantity_in_mg({"value": value, "code": base}, product)
+            return per_kg * weight_kg if per_kg is not None else None
         direct = mass_in_mg(value, unit)
         if direct is not None:
             return direct
@@ -269,6 +304,15 @@ def _single_administration(dosage: Mapping, knowledge: Knowledge) -> bool:
     text = dosage.get("text")
     return isinstance(text, str) and any(
         f" {w} " in f" {text.lower()} " for w in knowledge.sig_words["single_dose"])
+
+
+def _per_kg_base(unit: str) -> str | None:
+    """'mg/kg' -> 'mg'; None when the unit is not per kilogram of body weight."""
+    lowered = unit.strip().lower().replace(" ", "")
+    for suffix in ("/kg", "/kg/dose"):
+        if lowered.endswith(suffix) and len(lowered) > len(suffix):
+            return lowered[: -len(suffix)]
+    return None
 
 
 def duration_days(quantity: Mapping) -> float | None:

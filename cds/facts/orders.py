@@ -83,8 +83,10 @@ class OrderReader:
         self.doses = DoseReader(knowledge)
         self.inpatient = set(knowledge.order_categories["inpatient"])
 
-    def orders(self, record: PatientRecord, pump_on_record: bool) -> list[Order]:
-        """Every baclofen request (entered-in-error excluded), oldest first, drafts marked."""
+    def orders(self, record: PatientRecord, pump_on_record: bool,
+               weight_kg: float | None = None) -> list[Order]:
+        """Every baclofen request (entered-in-error excluded), oldest first, drafts marked.
+        `weight_kg`: the latest body weight, for doses ordered per kg."""
         medications = MedicationIndex([r for r in [*record.resources, *record.draft_orders]
                                        if isinstance(r, dict)
                                        and r.get("resourceType") == "Medication"])
@@ -108,7 +110,7 @@ class OrderReader:
             reason, reason_text = self._stop_reason(resource)
             found.append(Order(
                 ref=ref, resource=resource, recognition=recognition,
-                dose=self.doses.daily_dose(resource, recognition.product),
+                dose=self.doses.daily_dose(resource, recognition.product, weight_kg),
                 status=status, is_draft=is_draft, start=start,
                 planned_end=_planned_end(resource, start),
                 validity_end=_validity_end(resource),

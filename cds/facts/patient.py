@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cds.facts.measurements import Measured, MeasurementReader, Unreadable, shown_unit
 from cds.facts.recognition import Recogniser
 from cds.facts.signs import (
     condition_is_active,
@@ -32,6 +33,9 @@ class PatientFacts:
     evidence: dict[str, str]
     age_years: int | None
     conditions: list[Mapping] = field(default_factory=list)  # active, usable Conditions
+    measurements: dict[str, Measured] = field(default_factory=dict)
+    # Readings the rules would use whose unit could not be read: named, never dropped.
+    unreadable: list[Unreadable] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class PatientReader:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.recogniser = Recogniser(knowledge)
+        self.measurements = MeasurementReader(knowledge)
 
     def read(self, resources: list[dict], now: datetime) -> PatientFacts:
         by_type: dict[str, list[Mapping]] = {}
@@ -54,26 +59,32 @@ class PatientReader:
                 by_type.setdefault(resource["resourceType"], []).append(resource)
         conditions = [c for c in by_type.get("Condition", []) if condition_is_active(c)]
         patient = next(iter(by_type.get("Patient", [])), None)
-        flags: dict[str, bool] = {}
-        evidence: dict[str, str] = {}
+        age = age_in_years(patient.get("birthDate"), now) if isinstance(patient, Mapping) else None
+        unreadable: list[Unreadable] = []
+        measured = self.measurements.read(by_type.get("Observation", []), patient, age, now,
+                                          unreadable)
+        facts = PatientFacts({}, {}, age, conditions, measured, unreadable)
         recent = now - timedelta(hours=self.knowledge.threshold("recent_sign_hours"))
         for key, fact in self.knowledge.patient_facts.items():
             found = None
             for finder in fact.finders:
-                found = self._find(finder, by_type, conditions, patient, now, recent)
+                found = self._find(finder, by_type, facts, patient, now, recent)
                 if found:
                     break
-            flags[key] = found is not None
+            facts.flags[key] = found is not None
             if found:
-                evidence[key] = found
-        age = age_in_years(patient.get("birthDate"), now) if isinstance(patient, Mapping) else None
-        return PatientFacts(flags, evidence, age, conditions)
+                facts.evidence[key] = found
+        return facts
 
-    def _find(self, finder: Finder, by_type: Mapping[str, list[Mapping]],
-              conditions: list[Mapping], patient: Mapping | None, now: datetime,
-              recent: datetime) -> str | None:
+    def _find(self, finder: Finder, by_type: Mapping[str, list[Mapping]], facts: PatientFacts,
+              patient: Mapping | None, now: datetime, recent: datetime) -> str | None:
+        conditions = facts.conditions
         if finder.kind == "patient":
             return _deceased(patient)
+        if finder.kind == "measurement":
+            return self._measurement(finder, facts.measurements)
+        if finder.kind in ("procedure", "device", "medication"):
+            return record_finder(finder, by_type, now)
         if finder.kind == "condition":
             for cond in conditions:
                 if finder.code_set.matches_concept(cond.get("code")):  # type: ignore[union-attr]
@@ -86,6 +97,13 @@ class PatientReader:
         if finder.kind == "allergy":
             return self._allergy(by_type.get("AllergyIntolerance", []))
         return self._observation(finder, by_type.get("Observation", []), now)
+
+    def _measurement(self, finder: Finder, measured: Mapping[str, Measured]) -> str | None:
+        found = measured.get(finder.measurement or "")
+        if found is None or not reading_holds(found.value, Reading(
+                None, finder.unit, finder.compare, finder.threshold, finder.value)):  # type: ignore[arg-type]
+            return None
+        return measured_text(found, self.knowledge)
 
     def _allergy(self, allergies: list[Mapping]) -> str | None:
         for allergy in allergies:
@@ -129,8 +147,9 @@ class PatientReader:
                                   finder.value)  # type: ignore[arg-type]
                 value = reading_value(obs, reading, self.knowledge)
                 if reading_holds(value, reading):
-                    return f"{finder.code_set.about.split(',')[0]} {value:g} {finder.unit} " \
-                           f"on {fmt_date(at)}"  # type: ignore[union-attr]
+                    shown = shown_unit(finder.unit or "", self.knowledge)
+                    return f"{finder.code_set.about.split(',')[0]} {round(value, 2):g} " \
+                           f"{shown} on {fmt_date(at)}"  # type: ignore[union-attr, arg-type]
                 continue
             return f"{finder.code_set.about.split(',')[0]} on {fmt_date(at)}"  # type: ignore
         return None
@@ -152,6 +171,15 @@ class PatientReader:
                                         self.knowledge.source_short(factor.source)))
         replaced = {other for f in found for other in self.knowledge.risk_factors[f.key].replaces}
         return [f for f in found if f.key not in replaced]
+
+
+def measured_text(found: Measured, knowledge: Knowledge) -> str:
+    """'eGFR 24 mL/min/1.73 m² on 2026-11-28', or how an estimate was made."""
+    label = knowledge.measurements[found.key].label
+    value = f"{round(found.value, 1):g} {shown_unit(found.unit, knowledge)}".strip()
+    if found.estimated:
+        return f"{label} about {value}, estimated from {found.basis} (CKD-EPI 2021)"
+    return f"{label} {value}" + (f" on {fmt_date(found.at)}" if found.at else "")
 
 
 def _deceased(patient: Mapping | None) -> str | None:
@@ -180,3 +208,75 @@ class _Rounded(dict):
             return f"{round(value):d}" if abs(value - round(value)) < 0.05 or value > 20 \
                 else f"{value:.1f}"
         return value
+
+
+_PROCEDURE_DONE = ("completed", "in-progress")
+_REQUEST_RUNNING = ("active", "on-hold")
+_GIVEN = ("completed", "in-progress")
+
+
+def record_finder(finder: Finder, by_type: Mapping[str, list[Mapping]], now: datetime
+                  ) -> str | None:
+    """A procedure done, a device in place, or a medicine running or recently given, whose
+    code (or, for code sets with words, text) is in the finder's set: the evidence line."""
+    code_set = finder.code_set
+    if code_set is None:
+        return None
+    since = None
+    if finder.within_days is not None:
+        since = now - timedelta(days=finder.within_days)
+    elif finder.within_hours is not None:
+        since = now - timedelta(hours=finder.within_hours)
+    if finder.kind == "procedure":
+        for proc in by_type.get("Procedure", []):
+            if proc.get("status") not in _PROCEDURE_DONE or not code_set.matches_concept(
+                    proc.get("code")):
+                continue
+            at = procedure_time(proc)
+            if at is None or at > now + timedelta(minutes=15) or (since and at < since):
+                continue
+            return f"{condition_label(proc) or code_set.about} on {fmt_date(at)}"
+        return None
+    if finder.kind == "device":
+        for device in by_type.get("Device", []):
+            if device.get("status", "active") != "active":
+                continue
+            names = " ".join(n.get("name", "") for n in device.get("deviceName") or []
+                             if isinstance(n, Mapping) and isinstance(n.get("name"), str))
+            if code_set.matches_concept(device.get("type")) or code_set.matches_text(
+                    names.lower()):
+                return condition_label({"code": device.get("type")}) or names or code_set.about
+        return None
+    for request in by_type.get("MedicationRequest", []):
+        if request.get("status") in _REQUEST_RUNNING and code_set.matches_concept(
+                request.get("medicationCodeableConcept")):
+            at = parse_fhir_datetime(request.get("authoredOn"))
+            if at is None or at <= now:
+                return _medication_label(request, code_set.about) + " (ordered)"
+    for given in by_type.get("MedicationAdministration", []):
+        if given.get("status") not in _GIVEN or not code_set.matches_concept(
+                given.get("medicationCodeableConcept")):
+            continue
+        period = given.get("effectivePeriod")
+        period = period if isinstance(period, Mapping) else {}
+        running = given.get("status") == "in-progress" or (
+            period.get("start") and not period.get("end"))
+        at = (parse_fhir_datetime(given.get("effectiveDateTime"))
+              or parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start")))
+        if running or (at is not None and at <= now + timedelta(minutes=15)
+                       and (since is None or at >= since)):
+            when = "running" if running else f"given {fmt_date(at)}"
+            return f"{_medication_label(given, code_set.about)} ({when})"
+    return None
+
+
+def procedure_time(proc: Mapping) -> datetime | None:
+    period = proc.get("performedPeriod")
+    period = period if isinstance(period, Mapping) else {}
+    return (parse_fhir_datetime(proc.get("performedDateTime"))
+            or parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start")))
+
+
+def _medication_label(resource: Mapping, fallback: str) -> str:
+    concept = resource.get("medicationCodeableConcept")
+    return condition_label({"code": concept}) or fallback

@@ -42,13 +42,17 @@ class Relevance:
         signs = [r.code_set for s in k.signs.values() for r in s.readings]
         finders = [f for fact in k.patient_facts.values() for f in fact.finders
                    if f.kind == "observation" and f.code_set is not None]
+        measured = [r.code_set for m in k.measurements.values() for r in m.readings]
         pump = [k.code_sets[n] for n in ("pump_reservoir_volume", "pump_alarm", "pump_battery",
                                          "pump_daily_dose")]
-        facts = [f.code_set for f in finders] + pump
+        facts = [f.code_set for f in finders] + measured + pump
         index = CodeIndex([*facts, *signs])
-        # Sets every patient fact reads only the latest of (pump readings: all of them).
+        # Sets every patient fact reads only the latest of (pump readings: all of them);
+        # measurements read only their latest reading.
         latest = [f.code_set for f in finders if all(
             other.latest for other in finders if other.code_set is f.code_set)]
+        latest += [s for s in measured if not any(f.code_set is s and not f.latest
+                                                  for f in finders)]
         return _ObservationSets(index, index.where(facts), index.where(signs),
                                 index.where(latest))  # type: ignore[arg-type]
 
@@ -60,6 +64,17 @@ class Relevance:
                  if f.kind == "condition" and f.code_set is not None]
         sets += [r.codes for r in k.risk_factors.values() if r.codes is not None]
         return CodeIndex(sets)  # type: ignore[arg-type]
+
+    @cached_property
+    def _context(self) -> dict[str, CodeIndex]:
+        """Code sets patient facts look for in procedures, devices and other medicines
+        (dialysis, a feeding tube, sedatives): only those resources are kept."""
+        sets: dict[str, list] = {"procedure": [], "device": [], "medication": []}
+        for fact in self.knowledge.patient_facts.values():
+            for finder in fact.finders:
+                if finder.kind in sets and finder.code_set is not None:
+                    sets[finder.kind].append(finder.code_set)
+        return {kind: CodeIndex(found) for kind, found in sets.items()}
 
     def could_be_baclofen_request(self, resource: Mapping) -> bool:
         """Cheap: a MedicationRequest or MedicationAdministration that may be baclofen."""
@@ -94,13 +109,18 @@ class Relevance:
         if kind in ALWAYS:
             return True
         if kind in ("MedicationRequest", "MedicationAdministration"):
-            return self.could_be_baclofen_request(resource)
+            return self.could_be_baclofen_request(resource) or bool(
+                self._context["medication"].positions(resource.get("medicationCodeableConcept")))
         if kind == "Condition":
             return bool(self._conditions.positions(resource.get("code")))
         if kind == "AllergyIntolerance":
             return self.recogniser.is_baclofen_concept(resource.get("code"))
-        if kind in ("Device", "Procedure"):
-            return self.pumps.on_record([resource])  # type: ignore[list-item]
+        if kind == "Procedure":
+            return self.pumps.on_record([resource]) or bool(  # type: ignore[list-item]
+                self._context["procedure"].positions(resource.get("code")))
+        if kind == "Device":
+            return self.pumps.on_record([resource]) or bool(  # type: ignore[list-item]
+                self._context["device"].positions(resource.get("type")))
         return False
 
     def _observation(self, obs: Mapping, now: datetime, cutoff: datetime

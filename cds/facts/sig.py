@@ -29,6 +29,7 @@ _TIMES = re.compile(r"\b" + _NUMBER + r"\s*(?:\(\s*\d+\s*\)\s*)?(?:x|times)\s*(?
 _PER_DAY_AMOUNT = re.compile(_NUMBER + r"\s*(mg|mcg|ug)\s*(?:/\s*|per\s+|a\s+|in\s*24\s*h"
                              r"(?:ou)?rs?\s*)(?:day|d)\b")
 _CLAUSES = re.compile(r"\s+and\s+|;")
+_PER_KG = re.compile(r"\s*(?:/|per)\s*kg\b")  # right after an amount: "0.3 mg/kg"
 _UNIT_KIND = {"mg": "mg", "milligram": "mg", "mcg": "mcg", "microgram": "mcg", "ug": "mcg",
               "ml": "ml", "milliliter": "ml", "millilitre": "ml"}
 
@@ -42,6 +43,7 @@ class Sig:
     per_day: float | None
     as_needed: bool
     max_per_day_mg: float | None  # "max 15 mg/day", or "up to 3 times a day" x mg amount
+    per_kg: bool = False  # the amount is per kg of body weight ("0.3 mg/kg")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class _Clause:
     per_day: float | None
     as_needed: bool
     limit_mg: float | None
+    per_kg: bool = False
 
 
 def _number(text: str) -> float | None:
@@ -96,25 +99,27 @@ def read_sig(text: str, knowledge: Knowledge) -> Sig:
         return _combined(scheduled, limit)
     if scheduled:
         first = scheduled[0]
-        return Sig(first.amount, first.unit, first.per_day, False, limit)
+        return Sig(first.amount, first.unit, first.per_day, False, limit, first.per_kg)
     if as_needed:
         first = as_needed[0]
         cap = limit
-        if cap is None and first.per_day and first.amount is not None and first.unit == "mg":
+        if cap is None and first.per_day and first.amount is not None and first.unit == "mg" \
+                and not first.per_kg:
             cap = first.amount * first.per_day  # "10 mg up to three times a day as needed"
-        return Sig(first.amount, first.unit, first.per_day, True, cap)
+        return Sig(first.amount, first.unit, first.per_day, True, cap, first.per_kg)
     first = clauses[0]
-    return Sig(first.amount, first.unit, first.per_day, False, limit)
+    return Sig(first.amount, first.unit, first.per_day, False, limit, first.per_kg)
 
 
 def _combined(clauses: list[_Clause], limit: float | None) -> Sig:
     """'10 mg every morning and 20 mg at bedtime': 30 mg a day in two administrations."""
-    units = {c.unit for c in clauses}
+    units = {(c.unit, c.per_kg) for c in clauses}
     if len(units) != 1 or any(c.per_day is None for c in clauses):
         return Sig(None, None, None, False, limit)  # parts that cannot be added: unknown
     per_day = sum(c.per_day for c in clauses)  # type: ignore[misc]
     total = sum(c.amount * c.per_day for c in clauses)  # type: ignore[operator]
-    return Sig(total / per_day, units.pop(), per_day, False, limit)
+    unit, per_kg = units.pop()
+    return Sig(total / per_day, unit, per_day, False, limit, per_kg)
 
 
 def _clause(text: str, knowledge: Knowledge) -> _Clause:
@@ -131,8 +136,10 @@ def _clause(text: str, knowledge: Knowledge) -> _Clause:
         return _Clause(_number(daily.group(1)), _UNIT_KIND[daily.group(2)], 1.0, as_needed,
                        limit)
     amount = unit = None
+    per_kg = False
     match = _AMOUNT.search(padded)
     if match:
+        per_kg = bool(_PER_KG.match(padded, match.end()))
         count = _number(match.group(1)) if match.group(1) else 1.0
         if match.group(4):  # "2 tablets (20 mg)": the stated mg wins
             amount, unit = _number(match.group(4)), _UNIT_KIND[match.group(5)]
@@ -140,7 +147,7 @@ def _clause(text: str, knowledge: Knowledge) -> _Clause:
             base = _number(match.group(2))
             amount = base * count if base is not None and count is not None else None
             unit = _unit_kind(match.group(3))
-    return _Clause(amount, unit, _per_day(padded, knowledge), as_needed, limit)
+    return _Clause(amount, unit, _per_day(padded, knowledge), as_needed, limit, per_kg)
 
 
 def _per_day(text: str, knowledge: Knowledge) -> float | None:

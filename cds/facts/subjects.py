@@ -100,8 +100,9 @@ class FactExtractor:
         now = aware(now)
         resources = [r for r in record.resources if isinstance(r, dict)]
         pump_on_record = self.pumps.on_record(resources)
-        orders = self.orders.orders(record, pump_on_record)
         patient = self.patient.read(resources, now)
+        weight = patient.measurements.get("body_weight")
+        orders = self.orders.orders(record, pump_on_record, weight.value if weight else None)
         given = self.orders.administrations(record, orders, pump_on_record)
         signs = self.signs.find(resources, now) if orders or pump_on_record else []
         encounter_id = context.get("encounterId") if isinstance(context, Mapping) else None

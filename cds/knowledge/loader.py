@@ -32,6 +32,7 @@ from cds.knowledge.model import (
     DerivedFact,
     Finder,
     Knowledge,
+    MeasurementDef,
     Negation,
     PatientFactDef,
     ProductCode,
@@ -170,6 +171,8 @@ class _Builder:
         units = self._units(terminology["units"])
         products = self._products()
         signs = self._signs(units)
+        self.measurements = self._measurements(units)
+        self.equations = self._equations()
         patient_facts = self._patient_facts(units)
         self._add_fields(CORE_FACTS, "the engine")
         self._add_fields((FactField(k, "flag", f"sign: {s.label}") for k, s in signs.items()),
@@ -205,6 +208,7 @@ class _Builder:
             products=products,
             text_recognition=self.raw["products.yaml"]["text_recognition"],
             thresholds=self.thresholds, signs=signs, patient_facts=patient_facts,
+            measurements=self.measurements, equations=self.equations,
             risk_factors=risk_factors,
             risk_high_when_at_least=risk_doc["combine"]["high_when_at_least"],
             derived=derived, rules=rules,
@@ -213,7 +217,7 @@ class _Builder:
             detail_texts=self.detail,
             taper=taper, fact_fields=self.fields, raw=self.raw,
             unit_aliases=units["unit_aliases"], unit_conversions=units["unit_conversions"],
-            unitless_units=units["unitless_units"],
+            unitless_units=units["unitless_units"], unit_display=units["unit_display"],
             sig_words={"numbers": {k.lower(): float(v) for k, v in
                                    terminology["sig_words"]["numbers"].items()},
                        "per_day": {k.lower(): float(v) for k, v in
@@ -341,8 +345,13 @@ class _Builder:
             if unit not in doc["aliases"]:
                 raise KnowledgeError("terminology.yaml: units.unitless_means",
                                      f"unit '{unit}' has no aliases entry")
+        display = dict(doc.get("display") or {})
+        for unit in display:
+            if unit not in doc["aliases"]:
+                raise KnowledgeError("terminology.yaml: units.display",
+                                     f"unit '{unit}' has no aliases entry")
         return {"unit_aliases": aliases, "unit_conversions": tuple(conversions),
-                "unitless_units": frozenset(doc["unitless_means"])}
+                "unitless_units": frozenset(doc["unitless_means"]), "unit_display": display}
 
     def _unit(self, unit: str, units: Mapping, where: str) -> str:
         if unit not in set(units["unit_aliases"].values()):
@@ -428,15 +437,52 @@ class _Builder:
                 source=self.source(s["source"], f"{where}.source"))
         return signs
 
+    def _measurements(self, units: Mapping) -> dict[str, MeasurementDef]:
+        found: dict[str, MeasurementDef] = {}
+        for key, m in (self.raw["patient.yaml"].get("measurements") or {}).items():
+            where = f"patient.yaml: measurements.{key}"
+            readings = tuple(Reading(self.code_set(r["observation"], f"{where}.readings[{i}]"),
+                                     self._unit(r["unit"], units, f"{where}.readings[{i}].unit"))
+                             for i, r in enumerate(m["readings"]))
+            if len({r.unit for r in readings}) != 1:
+                raise KnowledgeError(where, "every reading of a measurement is read in one unit")
+            estimate = m.get("estimate")
+            if estimate is not None and estimate["equation"] not in (
+                    self.raw["patient.yaml"].get("equations") or {}):
+                raise KnowledgeError(f"{where}.estimate",
+                                     f"no equation '{estimate['equation']}' in equations")
+            found[key] = MeasurementDef(
+                key, m["label"], readings, readings[0].unit or "",
+                self.source(m["source"], f"{where}.source"),
+                estimate["equation"] if estimate else None,
+                self.source(estimate["source"], f"{where}.estimate.source") if estimate else None)
+        return found
+
+    def _equations(self) -> dict[str, Any]:
+        """The equations' numbers, each with its parsed Source under `source`."""
+        equations = {name: dict(raw) for name, raw in
+                     (self.raw["patient.yaml"].get("equations") or {}).items()}
+        ckd_epi = equations.get("ckd_epi_2021_creatinine")
+        if ckd_epi is not None:
+            where = "patient.yaml: equations.ckd_epi_2021_creatinine"
+            source = self.measurements.get(ckd_epi["from"])
+            if source is None:
+                raise KnowledgeError(f"{where}.from", f"no measurement '{ckd_epi['from']}'")
+            if source.unit != "mg/dL":
+                raise KnowledgeError(f"{where}.from", "the equation reads creatinine in mg/dL")
+            ckd_epi["source"] = self.source(ckd_epi["source"], f"{where}.source")
+        return equations
+
     def _patient_facts(self, units: Mapping) -> dict[str, PatientFactDef]:
         facts: dict[str, PatientFactDef] = {}
+        kinds = ("condition", "observation", "allergy", "patient", "measurement", "procedure",
+                 "device", "medication")
         for key, f in self.raw["patient.yaml"]["facts"].items():
             where = f"patient.yaml: facts.{key}"
             finders = []
             for index, raw in enumerate(f["found_by"]):
                 at = f"{where}.found_by[{index}]"
-                kind = next(k for k in ("condition", "observation", "allergy", "patient")
-                            if k in raw)
+                kind = next(k for k in kinds if k in raw)
                 if kind == "allergy":
                     if raw["allergy"] != "baclofen":
                         self.code_set(raw["allergy"], at)
@@ -446,7 +492,15 @@ class _Builder:
                 elif kind == "condition":
                     finders.append(Finder("condition", self.code_set(raw["condition"], at),
                                           recent=bool(raw.get("recent"))))
+                elif kind == "measurement":
+                    finders.append(self._measurement_finder(raw, at))
+                elif kind in ("procedure", "device", "medication"):
+                    finders.append(Finder(kind, self.code_set(raw[kind], at),
+                                          within_days=raw.get("within_days"),
+                                          within_hours=raw.get("within_hours")))
                 else:
+                    if "compare" in raw and "unit" not in raw:
+                        raise KnowledgeError(at, "a compared observation names its unit")
                     reading = self._reading(raw, units, at)
                     finders.append(Finder(
                         "observation", reading.code_set, reading.unit, reading.compare,
@@ -460,6 +514,18 @@ class _Builder:
             facts[key] = PatientFactDef(key, f["label"], tuple(finders),
                                         self.source(f["source"], f"{where}.source"))
         return facts
+
+    def _measurement_finder(self, raw: Mapping, where: str) -> Finder:
+        measurement = self.measurements.get(raw["measurement"])
+        if measurement is None:
+            raise KnowledgeError(where, f"no measurement '{raw['measurement']}' in measurements")
+        if "compare" not in raw:
+            raise KnowledgeError(where, "a measurement finder compares the value to a threshold")
+        return Finder("measurement", compare=raw["compare"], threshold=raw["threshold"],
+                      value=self.threshold(raw["threshold"], f"{where}.threshold"),
+                      unit=measurement.unit, measurement=measurement.key,
+                      only_without=self.code_set(raw["only_without"], f"{where}.only_without")
+                      if "only_without" in raw else None)
 
     # -- names, conditions and texts
 

@@ -322,10 +322,27 @@ class SignDef:
 
 
 @dataclass(frozen=True)
+class MeasurementDef:
+    """A value read from Observations (the latest usable reading), in one unit: a body
+    weight, a creatinine, an eGFR; `estimate` names the equation that works it out from
+    other measurements when no reading is on record."""
+
+    key: str
+    label: str
+    readings: tuple[Reading, ...]  # code set and the unit the value is expressed in
+    unit: str
+    source: Source
+    estimate: str | None = None
+    estimate_source: Source | None = None
+
+
+@dataclass(frozen=True)
 class Finder:
     """One way to find a patient fact in the record."""
 
-    kind: str  # condition | observation | allergy | patient
+    # condition | observation | allergy | patient | measurement | procedure | device |
+    # medication
+    kind: str
     code_set: CodeSet | None = None
     unit: str | None = None
     compare: str | None = None
@@ -338,6 +355,8 @@ class Finder:
     only_without: CodeSet | None = None
     recent: bool = False
     patient_field: str | None = None
+    measurement: str | None = None
+    within_hours: float | None = None
 
 
 @dataclass(frozen=True)
@@ -420,6 +439,8 @@ class Knowledge:
     thresholds: dict[str, Threshold]
     signs: dict[str, SignDef]
     patient_facts: dict[str, PatientFactDef]
+    measurements: dict[str, MeasurementDef]
+    equations: Mapping[str, Any]
     risk_factors: dict[str, RiskFactorDef]
     risk_high_when_at_least: int
     derived: dict[str, DerivedFact]
@@ -433,6 +454,7 @@ class Knowledge:
     unit_aliases: dict[str, str]  # lower-cased spelling -> UCUM unit
     unit_conversions: tuple[tuple[str, str, float, float, tuple[str, ...]], ...]
     unitless_units: frozenset[str]
+    unit_display: Mapping[str, str]  # UCUM unit -> how a card writes it
     sig_words: Mapping[str, Any]
     fingerprint: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # for the review sheet

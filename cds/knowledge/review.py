@@ -135,6 +135,19 @@ def review_markdown(knowledge: Knowledge) -> str:
                     *([f"condition in {sign.recorded_as.name}"] if sign.recorded_as else [])])
          + (f"; supersedes {', '.join(sign.supersedes)}" if sign.supersedes else ""),
          s.source(sign.source)] for sign in k.signs.values()))
+    s.heading("Measurements")
+    s.add("The latest usable reading of each, converted to its unit (the unit the reading "
+          "carries decides, not its code); a reading whose unit cannot be read is named in "
+          "the response, never used or dropped silently.", "")
+    s.lines += _table(["measurement", "read from", "unit", "when no reading", "source"], (
+        [f"{m.label} (`{m.key}`)", ", ".join(r.code_set.name for r in m.readings), m.unit,
+         f"estimated by `{m.estimate}` ({s.source(m.estimate_source)})"
+         if m.estimate and m.estimate_source else "unknown",
+         s.source(m.source)] for m in k.measurements.values()))
+    for name, equation in k.equations.items():
+        terms = ", ".join(f"{key} {value}" for key, value in _flatten(
+            {k: v for k, v in equation.items() if k != "source"}))
+        s.add(f"Equation `{name}`: {terms}. Source: {s.source(equation['source'])}.", "")
     s.heading("Patient facts")
     s.lines += _table(["fact", "found by (any)", "source"], (
         [f"{f.label} (`{f.key}`)", "; ".join(_finder(x) for x in f.finders), s.source(f.source)]
@@ -193,6 +206,8 @@ def _finder(finder: Any) -> str:
         return f"Patient.{finder.patient_field}"
     if finder.kind == "allergy":
         return "AllergyIntolerance to baclofen"
+    if finder.kind == "measurement":
+        return f"measurement {finder.measurement} {finder.compare} {finder.threshold}"
     what = f"{finder.kind} in {finder.code_set.name}"
     if finder.compare:
         what += f" {finder.compare} {finder.threshold}"
@@ -202,6 +217,8 @@ def _finder(finder: Any) -> str:
         what += " dated in the future"
     if finder.within_days:
         what += f" within {finder.within_days:g} days"
+    if finder.within_hours:
+        what += f" within {finder.within_hours:g} hours"
     if finder.latest:
         what += " (latest reading)"
     if finder.only_without is not None:

@@ -147,6 +147,9 @@ TERMINOLOGY_FILE = {
                           "properties": {"from": _TEXT, "to": _TEXT, "factor": _NUMBER,
                                          "offset": _NUMBER,
                                          "for": {"type": "array", "items": _TEXT}}}},
+                      # How a card writes each unit ("Cel" -> "°C"); a unit not listed is
+                      # written as its UCUM code.
+                      "display": {"type": "object", "additionalProperties": _ANY_TEXT},
                       "source": SOURCE}},
     },
 }
@@ -261,21 +264,68 @@ _FINDER = {
     "properties": {
         "condition": _TEXT, "observation": _TEXT, "allergy": _TEXT,
         "patient": {"enum": ["deceased"]},
+        "measurement": _TEXT, "procedure": _TEXT, "device": _TEXT, "medication": _TEXT,
         "unit": {"type": "string"}, "compare": _COMPARE, "threshold": _TEXT,
         "answer_in": _TEXT, "value_after_now": {"type": "boolean"},
-        "within_days": _POSITIVE, "latest": {"type": "boolean"}, "only_without": _TEXT,
-        "recent": {"type": "boolean"},
+        "within_days": _POSITIVE, "within_hours": _POSITIVE, "latest": {"type": "boolean"},
+        "only_without": _TEXT, "recent": {"type": "boolean"},
     },
     "oneOf": [{"required": ["condition"]}, {"required": ["observation"]},
-              {"required": ["allergy"]}, {"required": ["patient"]}],
-    "dependentRequired": {"compare": ["threshold", "unit"], "threshold": ["compare"]},
+              {"required": ["allergy"]}, {"required": ["patient"]},
+              {"required": ["measurement"]}, {"required": ["procedure"]},
+              {"required": ["device"]}, {"required": ["medication"]}],
+    "dependentRequired": {"compare": ["threshold"], "threshold": ["compare"]},
+}
+
+_MEASUREMENT_READING = {
+    "type": "object",
+    "required": ["observation", "unit"],
+    "additionalProperties": False,
+    "properties": {"observation": _TEXT, "unit": _TEXT},
+}
+
+_MEASUREMENT = {
+    "type": "object",
+    "required": ["label", "readings", "source"],
+    "additionalProperties": False,
+    "properties": {
+        "label": _TEXT, "source": SOURCE,
+        "readings": {"type": "array", "minItems": 1, "items": _MEASUREMENT_READING},
+        # Worked out from other measurements and the patient when no reading is on record.
+        "estimate": {"type": "object", "required": ["equation", "source"],
+                     "additionalProperties": False,
+                     "properties": {"equation": _TEXT, "source": SOURCE}},
+    },
+}
+
+# CKD-EPI 2021 (creatinine, race-free): 142 x min(Scr/k,1)^a x max(Scr/k,1)^b x c^age
+# x (1.012 if female); the shape is code (cds/facts/measurements.py), the numbers are here.
+_CKD_EPI = {
+    "type": "object",
+    "required": ["from", "base", "beta", "age_factor", "female", "male", "source"],
+    "additionalProperties": False,
+    "properties": {
+        "from": _TEXT, "base": _POSITIVE, "beta": _NUMBER, "age_factor": _POSITIVE,
+        "female": {"type": "object", "required": ["kappa", "alpha", "factor"],
+                   "additionalProperties": False,
+                   "properties": {"kappa": _POSITIVE, "alpha": _NUMBER, "factor": _POSITIVE}},
+        "male": {"type": "object", "required": ["kappa", "alpha", "factor"],
+                 "additionalProperties": False,
+                 "properties": {"kappa": _POSITIVE, "alpha": _NUMBER, "factor": _POSITIVE}},
+        "min_age_years": {"type": "integer", "minimum": 0},
+        "source": SOURCE,
+    },
 }
 
 PATIENT_FILE = {
     "type": "object",
     "required": ["facts"],
     "additionalProperties": False,
-    "properties": {"facts": {"type": "object", "additionalProperties": {
+    "properties": {
+        "measurements": {"type": "object", "additionalProperties": _MEASUREMENT},
+        "equations": {"type": "object", "additionalProperties": False,
+                      "properties": {"ckd_epi_2021_creatinine": _CKD_EPI}},
+        "facts": {"type": "object", "additionalProperties": {
         "type": "object",
         "required": ["label", "found_by", "source"],
         "additionalProperties": False,

@@ -129,9 +129,18 @@ def test_creatinine_is_not_read_when_an_egfr_is_on_record(creatinine: dict) -> N
     assert not flag("renal_impairment", [creatinine, egfr])
 
 
-def test_mass_creatinine_in_molar_units_is_not_misread() -> None:
-    # 300 umol/L sent under the mg/dL code: not converted, never read as 300 mg/dL
-    assert read([observation("2160-0", 300, "umol/L")]).evidence == {}
+def test_mass_creatinine_in_molar_units_is_read_by_its_unit() -> None:
+    # 300 umol/L sent under the mass-concentration code: the unit decides (3.39 mg/dL),
+    # never read as 300 mg/dL and never dropped (issue 22, "units decide, not codes")
+    evidence = read([observation("2160-0", 300, "umol/L")]).evidence["renal_impairment"]
+    assert "3.39 mg/dL" in evidence and "300 mg" not in evidence
+
+
+def test_creatinine_in_a_unit_that_cannot_be_read_is_named_not_dropped() -> None:
+    facts = read([observation("2160-0", 310, "units")])
+    assert "renal_impairment" not in facts.evidence
+    assert [(u.reading, u.value, u.unit) for u in facts.unreadable] == [
+        ("Creatinine", 310, "units")]
 
 
 @pytest.mark.parametrize(("system", "code"), [
