@@ -19,7 +19,7 @@ As-needed orders are not a daily dose unless administrations show regular use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from cds.facts.orders import ENDED, RUNNING, Administration, Order
@@ -80,11 +80,17 @@ class Step:
 
 @dataclass
 class Ambiguity:
-    """An unlinked new order beside a running one: replaced, or added?"""
+    """Two readings of the record, both named on the card.
+
+    `addition`: an unlinked new order beside a running one: replaced, or added?
+    `duplicate`: two unlinked orders of the same dose, one of them being stopped: one regimen
+    listed twice (nothing changes), or two supplies (the total drops by the stopped one).
+    The timeline keeps the reading that does not hide a drop."""
 
     replaced: tuple[Order, ...]
     new: Order
     addition_total: float | None
+    kind: str = "addition"
 
 
 @dataclass
@@ -110,6 +116,11 @@ class Timeline:
     ambiguity: Ambiguity | None = None
     prn: PrnUse | None = None
     notes: list[str] = field(default_factory=list)
+    # Unlinked same-dose orders both still active in the record, read as one regimen
+    # (the later renewing the earlier): (earlier, later).
+    duplicates: list[tuple[Segment, Segment]] = field(default_factory=list)
+    # Drafts that stop a second listing of what still runs: they change nothing.
+    withdrawn: set[str] = field(default_factory=set)
 
     def level_at(self, moment: datetime) -> float | None:
         """The scheduled daily dose at `moment` (None: unknown). Where the route has a
@@ -178,8 +189,11 @@ def build_timeline(route: str, orders: list[Order], administrations: list[Admini
                 for segment in _record_segments(_segment(o, given, now, knowledge))]
     timeline = Timeline(route, now, segments, given)
     gap = timedelta(hours=knowledge.threshold("replacement_gap_hours"))
-    _resolve_successors(timeline, set(knowledge.order_categories["inpatient"]), gap)
-    _apply_drafts(timeline, [o for o in mine if o.is_draft and not o.dose.single_dose], now, gap)
+    inpatient = set(knowledge.order_categories["inpatient"])
+    drafts = [o for o in mine if o.is_draft and not o.dose.single_dose]
+    _record_what_drafts_stop(timeline, drafts, now, inpatient)
+    _resolve_successors(timeline, inpatient, gap)
+    _apply_drafts(timeline, drafts, now, gap)
     timeline.prn = _prn_use(timeline, knowledge)
     return timeline
 
@@ -276,6 +290,9 @@ def _resolve_successors(timeline: Timeline, inpatient: set[str], gap: timedelta)
                     and later.order.status in RUNNING:
                 timeline.ambiguity = Ambiguity((earlier.order,), later.order,
                                                _sum(earlier.level, later.level))
+            elif same_dose and not (linked or lapsed or admission) and running \
+                    and later.order.status in RUNNING:
+                timeline.duplicates.append((earlier, later))
             earlier.end, earlier.end_unknown = later.start, False
             earlier.end_estimated = earlier.end_estimated and not linked
             break
@@ -289,17 +306,21 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
     running = [s for s in timeline.segments if s.active_at(now) or (s.held and s.end is None)]
     by_ref = {s.order.ref: s for s in timeline.segments}
     for draft in drafts:
+        if draft.ref in timeline.withdrawn:
+            continue
         target = by_ref.get(draft.ref) or by_ref.get(draft.prior_ref or "")
         targets = [target] if target is not None else running
-        if draft.is_stop_marker:
+        if draft.is_stop_marker or draft.status == "on-hold":
+            if target is not None:
+                _stop_a_duplicate(timeline, target, draft, now)
             for segment in targets:
-                segment.end, segment.draft, segment.end_unknown = now, True, False
-                segment.changed_by = draft
-            continue
-        if draft.status == "on-hold":
-            for segment in targets:
-                segment.held, segment.held_since, segment.draft = True, now, True
-                segment.changed_by = draft
+                if segment.end_unknown or (segment.end is not None and segment.end <= now):
+                    continue  # already ended (replaced, stopped): the draft changes nothing
+                segment.draft, segment.changed_by = True, draft
+                if draft.is_stop_marker:
+                    segment.end = now
+                else:
+                    segment.held, segment.held_since = True, now
             continue
         start = max(draft.start or now, now) if draft.start and draft.start > now else now
         if target is not None and draft.ref == target.order.ref and _same_dose(draft, target):
@@ -329,6 +350,59 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
                 segment.end, segment.draft, segment.end_unknown = start, True, False
                 segment.changed_by = draft
         timeline.segments.extend(_draft_segments(draft, start))
+
+
+def _record_what_drafts_stop(timeline: Timeline, drafts: list[Order], now: datetime,
+                             inpatient: set[str]) -> None:
+    """A draft that stops, cancels or holds an order the record does not hold (the EHR sent
+    the changed order only as the draft) is read as its own record, from its authoredOn at
+    its own dose, so the stop has something to end: when nothing else of the route runs,
+    or when it is the hospital order continuing a home regimen. Beside a running order of
+    the same dose, a cancelled draft, or one stopped as a duplicate, is a second listing
+    withdrawn: nothing the patient receives changes. Otherwise the stop acts on what runs."""
+    known = {s.order.ref for s in timeline.segments}
+    for draft in drafts:
+        if not (draft.is_stop_marker or draft.status == "on-hold") or draft.do_not_perform \
+                or draft.ref in known or (draft.prior_ref or "") in known:
+            continue
+        if draft.start is not None and draft.start > now:
+            continue  # a future order withdrawn before it began
+        running = [s for s in timeline.segments if s.active_at(now)
+                   and not s.order.dose.as_needed_only]
+        same = any(s.level is not None and draft.dose.scheduled is not None
+                   and abs(s.level - draft.dose.scheduled) < _EPS for s in running)
+        if running and same and (draft.status == "cancelled"
+                                 or draft.stop_reason == "duplicate"):
+            timeline.withdrawn.add(draft.ref)
+            continue
+        continues_home = bool(inpatient & set(draft.categories)) and not any(
+            inpatient & set(s.order.categories) for s in running)
+        if running and not continues_home:
+            continue
+        own = replace(draft, is_draft=False, status="active")
+        timeline.segments.append(Segment(own, draft.start, None, draft.dose.scheduled))
+        known.add(draft.ref)
+
+
+def _stop_a_duplicate(timeline: Timeline, target: Segment, draft: Order, now: datetime) -> None:
+    """Stopping one of two unlinked same-dose orders that both stay active in the record:
+    read as two supplies (the other continues, the total drops), with the one-regimen
+    reading (nothing changes) kept for the card to name."""
+    for earlier, later in timeline.duplicates:
+        if target not in (earlier, later):
+            continue
+        partner = earlier if target is later else later
+        if partner.order.status not in RUNNING or (partner.end is not None
+                                                   and partner.end <= now
+                                                   and partner is not earlier):
+            continue
+        if partner is earlier:
+            partner.end, partner.end_estimated = None, False  # still active in the record
+        else:
+            target.end = None
+        timeline.ambiguity = Ambiguity((partner.order,), target.order,
+                                       _sum(partner.level, target.level), kind="duplicate")
+        return
 
 
 def _draft_segments(draft: Order, start: datetime) -> list[Segment]:
