@@ -16,7 +16,8 @@ from cds.cards.extension import EXTENSION_KEY, card_kind, suggestion_kind
 from cds.config import Settings
 from cds.errors import ClientError
 from cds.facts.record import PatientRecord
-from cds.facts.relevance import Relevance
+from cds.facts.relevance import Relevance, dosed_per_kg
+from cds.facts.stay import find_stays
 from cds.gather import gather
 from cds.issued_cards import IssuedCardRecorder
 from cds.knowledge import Knowledge
@@ -94,10 +95,12 @@ class HookPipeline:
             )
         now = self.clock()
         checked, drafts = check_record(self.relevance, gathered.resources, draft_candidates, now)
+        stays = find_stays(gathered.resources, now, self.knowledge.order_categories["inpatient"])
         assessment = self.engine.assess(
             service.hook,
             context,
-            PatientRecord(resources=checked.resources, draft_orders=drafts.resources),
+            PatientRecord(resources=checked.resources, draft_orders=drafts.resources,
+                          stays=stays),
             now,
         )
         cards = list(assessment.cards)
@@ -201,5 +204,7 @@ def check_record(relevance: Relevance, resources: list[dict], draft_candidates: 
            for r in checked.resources) or any(
             r.get("resourceType") == "MedicationRequest"
             and relevance.could_be_baclofen_request(r) for r in drafts.resources):
-        check_resources(relevance.select(rest, now), into=checked)
+        weight = dosed_per_kg([r for r in [*checked.resources, *drafts.resources]
+                               if r.get("resourceType") == "MedicationRequest"])
+        check_resources(relevance.select(rest, now, weight_needed=weight), into=checked)
     return checked, drafts

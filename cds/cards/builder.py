@@ -101,6 +101,10 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     values["steps_text"] = steps_text(finding, words, unit)
     values["risk_level"] = words["risk_levels"]["high" if facts["risk_high"] else "standard"]
     values["renal_evidence"] = subject.patient.evidence.get("renal_impairment", "")
+    values["renal_severe_evidence"] = subject.patient.evidence.get(
+        "renal_impairment_severe", values["renal_evidence"])
+    values["unreadable_text"] = "; ".join(
+        f'{u.reading} {number(u.value)} in "{u.unit}"' for u in subject.patient.unreadable)
     values["renal_dose_note"] = words["renal_dose_note"] if facts["renal_impairment"] else ""
     reason = words["stop_reasons"].get(event.stop_reason, words["stop_reasons"]["other"])
     values["stop_reason_text"] = (word(words["stop_reason_with_text"], reason=reason,
@@ -178,7 +182,8 @@ def _headline_signs(finding: Finding) -> list[Sign]:
 
 
 def sign_list(signs: list[Sign]) -> str:
-    labels = list(dict.fromkeys(s.label for s in signs))
+    # The short form of each label: "marked creatine kinase rise", not its explanation.
+    labels = list(dict.fromkeys(s.label.split(" (")[0] for s in signs))
     if not labels:
         return ""
     if len(labels) > 2:
@@ -227,8 +232,10 @@ def detail(finding: Finding, knowledge: Knowledge, values: dict[str, Any],
     facts = finding.facts
     lines: list[str] = [f"**{fill(headings['record'], values)}**", ""]
     record = [fill(_first_detail_event(knowledge, facts), values)]
-    if subject.timeline.ambiguity is not None and subject.event.kind != "none":
-        record.append(fill(texts["ambiguity"], values))
+    ambiguity = subject.timeline.ambiguity
+    if ambiguity is not None and subject.event.kind != "none":
+        record.append(fill(texts["ambiguity_duplicate" if ambiguity.kind == "duplicate"
+                                 else "ambiguity"], values))
     for order in _shown_orders(finding):
         record.append(order_line(order, finding, knowledge, values))
     exposure_key = ("exposure_known" if facts["exposure_known"] else
@@ -238,6 +245,10 @@ def detail(finding: Finding, knowledge: Knowledge, values: dict[str, Any],
         record.append(fill(texts["prn_line"], values))
     if "weak_recognition_text" in values:
         record.append(values["weak_recognition_text"])
+    for unreadable in subject.patient.unreadable:
+        record.append(fill(texts["unreadable_line"], {
+            "reading": unreadable.reading, "value": number(unreadable.value),
+            "unit": unreadable.unit, "date": date_text(unreadable.at)[:10]}))
     if subject.pump is not None and subject.pump.depletion_at is not None:
         record.append(fill(texts["words"]["pump_basis"], {
             "basis": subject.pump.basis, "when": values.get("depletion_when", "")}))

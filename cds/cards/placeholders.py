@@ -26,6 +26,11 @@ PLACEHOLDERS: dict[str, str] = {
     "addition_above_max": "the sentence part saying the total is above the labelled maximum",
     "risk_level": "'high' or 'standard'",
     "renal_evidence": "what shows impaired renal function ('eGFR 28 on 2026-11-20')",
+    "renal_severe_evidence": "what shows severely impaired renal function ('eGFR 24 ...')",
+    "unreadable_text": "(request) the readings whose unit could not be read "
+                       "('Creatinine 310 in \"units\"')",
+    "reading": "the name of a reading ('Creatinine')",
+    "value": "a value as recorded",
     "renal_dose_note": "', at a dose adjusted for renal function' when kidneys are impaired",
     "stop_reason_text": "why the order was stopped ('a serious adverse reaction (angioedema)')",
     "pump_alarm_text": "(request) what the pump alarm reading says",

@@ -27,6 +27,10 @@ CORE_FACTS: tuple[FactField, ...] = (
     FactField("event_time_estimated", "flag",
               "the event time is an estimate (the order's last-updated time)"),
     FactField("event_age_hours", "number", "hours since the event (0 for a draft)"),
+    FactField("ambiguity", "choice",
+              "two readings of the record the card names: a new order replacing or added to "
+              "the current one (addition), or one of two same-dose orders stopped, which is "
+              "either no change or a drop (duplicate)", ("none", "addition", "duplicate")),
     FactField("on_baclofen", "flag", "baclofen by this route continues now (not held, not ended)"),
     FactField("exposure_known", "flag", "when the course started is known"),
     FactField("exposure_days", "number", "days on baclofen by this route, up to the event or now"),
@@ -64,6 +68,17 @@ CORE_FACTS: tuple[FactField, ...] = (
     FactField("consciousness_or_breathing_depressed", "flag",
               "any reduced level of consciousness, slow breathing or low oxygen saturation "
               "on record in the look-back window: no advice to give baclofen or sedatives"),
+    FactField("kidney_reading_unreadable", "flag",
+              "the latest creatinine or eGFR on record is in a unit that cannot be read, and no "
+              "kidney measurement could be used"),
+    FactField("consciousness_from_withdrawal", "flag",
+              "a reduced level of consciousness is read as withdrawal's altered mental status "
+              "(an interruption of baclofen_cleared_hours or more, no reason for an overdose "
+              "and no other sign of central depression): it does not remove withdrawal "
+              "treatment, and the card puts the airway first"),
+    FactField("hours_without_baclofen", "number",
+              "hours the route has delivered nothing: since an oral stop, hold or omission of "
+              "known time, or since the pump reservoir ran dry by the estimate"),
     FactField("recent_increase", "flag", "the dose was raised within recent_increase_days"),
     FactField("recent_restart", "flag",
               "baclofen was started again within recent_restart_days after an interruption"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cds.facts.orders import Order
+from cds.facts.stay import Stay
 from cds.facts.timeline import Step, Timeline
 from cds.knowledge import Knowledge
 
@@ -106,7 +107,43 @@ def judge_steps(timeline: Timeline, knowledge: Knowledge, risk: str) -> list[Jud
         last_drop = step.at
         if verdict == "policy":
             last_policy_step = step.at
+    if oral:
+        # Judged by the label-based standard minimum, whatever this patient's own plan would be.
+        standard = knowledge.taper.policy("standard")
+        _documented_taper_end(timeline, judged, knowledge, standard.min_duration_days,
+                              timedelta(days=standard.interval_days), gap, final_max)
     return judged
+
+
+def _documented_taper_end(timeline: Timeline, judged: list[JudgedStep], knowledge: Knowledge,
+                          min_days: int, interval: timedelta, gap: timedelta,
+                          final_max: float) -> None:
+    """A stop from a low dose that ends a documented taper is its planned end, whatever the
+    size of the steps before it: a run of step-downs, each held at least the standard
+    interval and no further apart than the taper gap, with no rise between them, at least
+    the minimum number of reductions, lasting at least the standard minimum duration (the
+    non-US label's 1-2 weeks). The whole run is then a taper (policy steps), so neither the
+    stop nor an earlier step of it is read as abrupt."""
+    if not judged:
+        return
+    last = judged[-1]
+    if last.step.after != 0 or last.step.before is None or last.step.before > final_max + _EPS:
+        return
+    rises = [s.at for s in timeline.steps() if s.at is not None and s.before is not None
+             and s.after is not None and s.after > s.before + _EPS]
+    run = [last]
+    for earlier in reversed(judged[:-1]):
+        later = run[-1]
+        held = _days(earlier.step.at, later.step.at)
+        if held < interval.days or held > gap.days or any(
+                earlier.step.at < at < later.step.at for at in rises):
+            break
+        run.append(earlier)
+    minimum = knowledge.taper.minimum_reductions
+    if len(run) < minimum or _days(run[-1].step.at, last.step.at) < min_days:
+        return
+    for step in run:
+        step.verdict = "policy"
 
 
 def _days(earlier: datetime, later: datetime) -> int:
@@ -260,6 +297,35 @@ def omission(timeline: Timeline, hook: str, encounter_ref: str | None, drafts: l
         return None
     return RouteEvent("omission", now, False, hook in DRAFT_HOOKS, False, reference,
                       continuing, evidence + tuple(here))
+
+
+def omission_during_stay(timeline: Timeline, stay: Stay | None, is_inpatient,
+                         knowledge: Knowledge) -> RouteEvent | None:
+    """A stay under way long enough for doses to be missed, a home regimen still listed,
+    and no hospital order of the route, no draft continuing it and no dose charted since
+    the stay began: the home regimen has not been given since admission."""
+    now = timeline.now
+    if stay is None or now - stay.start < timedelta(
+            hours=knowledge.threshold("omission_after_hours")):
+        return None
+    ref = stay.encounter_ref
+    home = [s for s in timeline.segments if s.active_at(now) and not s.draft
+            and not s.order.dose.as_needed_only and not is_inpatient(s.order, ref)]
+    if not home:
+        return None
+    margin = timedelta(days=1)
+    if any(is_inpatient(s.order, ref) and (s.start is None or s.start >= stay.start - margin)
+           for s in timeline.segments):
+        return None  # the stay has its own order: its changes are judged as steps
+    if any(s.order.is_draft and not s.order.is_stop_marker for s in timeline.segments):
+        return None  # an order of the route is being signed now
+    if any(a.at >= stay.start for a in timeline.administrations):
+        return None  # doses charted during the stay: it is being given
+    level = _scheduled([s.level for s in home])
+    if not level:
+        return None
+    return RouteEvent("omission", stay.start, False, False, False, level, 0.0,
+                      tuple(s.order for s in home))
 
 
 def _scheduled(levels: list[float | None]) -> float | None:

@@ -42,6 +42,7 @@ class Unreadable:
     value: float
     unit: str  # as sent (bounded)
     at: datetime | None
+    measurement: str = ""  # the measurement it would have given, if any
 
     def as_json(self) -> dict[str, Any]:
         return {"reading": self.reading, "unit": self.unit}
@@ -96,7 +97,8 @@ class MeasurementReader:
                                 reading.code_set.name)
             if converted is None:
                 unreadable.append(Unreadable(reading_name(reading.code_set.about), value,
-                                             (unit or "no unit")[:MAX_UNIT_SHOWN], at))
+                                             (unit or "no unit")[:MAX_UNIT_SHOWN], at,
+                                             measurement.key))
                 continue
             if latest is None or at > latest[0]:
                 latest = (at, Measured(measurement.key, converted, measurement.unit, at))

@@ -184,6 +184,8 @@ class OrderReader:
         for meaning, words in self.knowledge.stop_reason_words.items():
             if any(word in text for word in words):
                 return meaning, text
+        if self.knowledge.code_sets["serious_reaction"].matches_concept(reason):
+            return "serious-reaction", text
         return ("other", text) if text else ("none", "")
 
     def is_inpatient(self, order: Order, encounter_ref: str | None) -> bool:

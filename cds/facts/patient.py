@@ -36,6 +36,9 @@ class PatientFacts:
     measurements: dict[str, Measured] = field(default_factory=dict)
     # Readings the rules would use whose unit could not be read: named, never dropped.
     unreadable: list[Unreadable] = field(default_factory=list)
+    # A serious reaction to baclofen recorded in the look-back window (angioedema,
+    # anaphylaxis, a severe skin reaction): what a stop of baclofen is for.
+    serious_reaction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class PatientReader:
         measured = self.measurements.read(by_type.get("Observation", []), patient, age, now,
                                           unreadable)
         facts = PatientFacts({}, {}, age, conditions, measured, unreadable)
+        facts.serious_reaction = self._serious_reaction(by_type.get("AllergyIntolerance", []),
+                                                        now)
         recent = now - timedelta(hours=self.knowledge.threshold("recent_sign_hours"))
         for key, fact in self.knowledge.patient_facts.items():
             found = None
@@ -105,6 +110,31 @@ class PatientReader:
             return None
         return measured_text(found, self.knowledge)
 
+    def _serious_reaction(self, allergies: list[Mapping], now: datetime) -> str | None:
+        """The reactions of a baclofen allergy recorded within the look-back window whose
+        manifestation is serious (rules/terminology.yaml serious_reaction) or marked severe."""
+        since = now - timedelta(days=self.knowledge.threshold("lookback_days"))
+        serious = self.knowledge.code_sets["serious_reaction"]
+        for allergy in allergies:
+            if not condition_is_usable(allergy) or not self.recogniser.is_baclofen_concept(
+                    allergy.get("code")):
+                continue
+            at = (parse_fhir_datetime(allergy.get("onsetDateTime"))
+                  or parse_fhir_datetime(allergy.get("recordedDate")))
+            if at is None or at < since or at > now + timedelta(minutes=15):
+                continue
+            found = []
+            for reaction in allergy.get("reaction") or []:
+                if not isinstance(reaction, Mapping):
+                    continue
+                for manifestation in reaction.get("manifestation") or []:
+                    if serious.matches_concept(manifestation) or reaction.get(
+                            "severity") == "severe":
+                        found.append(condition_label({"code": manifestation}) or "reaction")
+            if found:
+                return ", ".join(dict.fromkeys(found))
+        return None
+
     def _allergy(self, allergies: list[Mapping]) -> str | None:
         for allergy in allergies:
             if not condition_is_usable(allergy) or "inactive" in _codes(allergy.get(
@@ -132,10 +162,16 @@ class PatientReader:
             at = observation_time(obs)
             if finder.within_days is not None and at < now - timedelta(days=finder.within_days):
                 continue
-            if finder.answer_in is not None:
-                if finder.answer_in.matches_concept(obs.get("valueCodeableConcept")):
-                    name = condition_label({"code": obs.get("code")})
-                    return f"{name}: pregnant ({fmt_date(at)})"
+            if finder.answer_in is not None or finder.answer_not_in is not None:
+                answer = _answer(obs)
+                if answer is None:
+                    continue
+                name = condition_label({"code": obs.get("code")}) or finder.code_set.about
+                if finder.answer_in is not None and _answered(finder.answer_in, answer):
+                    return f"{name}: {_answer_text(answer)} ({fmt_date(at)})"
+                if finder.answer_not_in is not None and not _answered(finder.answer_not_in,
+                                                                       answer):
+                    return f"{name}: {_answer_text(answer)} ({fmt_date(at)})"
                 continue
             if finder.value_after_now:
                 when = parse_fhir_datetime(obs.get("valueDateTime"))
@@ -211,6 +247,28 @@ class _Rounded(dict):
 
 
 _PROCEDURE_DONE = ("completed", "in-progress")
+_PROCEDURE_PLANNED = ("preparation", "in-progress")
+
+
+def _answer(obs: Mapping) -> Mapping | str | None:
+    """A coded or text answer (valueCodeableConcept, valueString), if any."""
+    if isinstance(obs.get("valueCodeableConcept"), Mapping):
+        return obs["valueCodeableConcept"]
+    if isinstance(obs.get("valueString"), str) and obs["valueString"].strip():
+        return obs["valueString"]
+    return None
+
+
+def _answered(code_set: Any, answer: Mapping | str) -> bool:
+    if isinstance(answer, str):
+        return code_set.matches_text(answer.lower())
+    return code_set.matches_concept(answer)
+
+
+def _answer_text(answer: Mapping | str) -> str:
+    if isinstance(answer, str):
+        return answer
+    return condition_label({"code": answer}) or "coded answer"
 _REQUEST_RUNNING = ("active", "on-hold")
 _GIVEN = ("completed", "in-progress")
 
@@ -229,9 +287,12 @@ def record_finder(finder: Finder, by_type: Mapping[str, list[Mapping]], now: dat
         since = now - timedelta(hours=finder.within_hours)
     if finder.kind == "procedure":
         for proc in by_type.get("Procedure", []):
-            if proc.get("status") not in _PROCEDURE_DONE or not code_set.matches_concept(
+            statuses = _PROCEDURE_PLANNED if finder.planned else _PROCEDURE_DONE
+            if proc.get("status") not in statuses or not code_set.matches_concept(
                     proc.get("code")):
                 continue
+            if finder.planned:
+                return f"{condition_label(proc) or code_set.about} ({proc.get('status')})"
             at = procedure_time(proc)
             if at is None or at > now + timedelta(minutes=15) or (since and at < since):
                 continue

@@ -67,6 +67,7 @@ class PumpReader:
         self.device = sets["pump_device"]
         self.procedure = sets["pump_procedure"]
         self.refill = sets["pump_refill"]
+        self.risk_procedure = sets["pump_risk_procedure"]
         self.volume = sets["pump_reservoir_volume"]
         self.alarm = sets["pump_alarm"]
         self.normal = sets["pump_reading_normal"]
@@ -109,8 +110,13 @@ class PumpReader:
                                         if isinstance(resource.get("performedPeriod"), dict)
                                         else None)
                 if at is not None and at <= now:
-                    state.last_procedure_at = max(filter(None, [state.last_procedure_at, at]))
                     text = concept_text(resource.get("code")) + " " + _notes(resource)
+                    if self.risk_procedure.matches_concept(resource.get("code")) or \
+                            self.risk_procedure.matches_text(text):
+                        # Refills, reprogramming and implants are the labels' overdose risk
+                        # moments; reading or imaging the pump is not.
+                        state.last_procedure_at = max(filter(None, [state.last_procedure_at,
+                                                                    at]))
                     volume, conc = _volume(text), _concentration(text)
                     if self.refill.matches_text(text) and volume is not None:
                         state.last_refill_at = max(filter(None, [state.last_refill_at, at]))

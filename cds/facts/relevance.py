@@ -53,8 +53,9 @@ class Relevance:
             other.latest for other in finders if other.code_set is f.code_set)]
         latest += [s for s in measured if not any(f.code_set is s and not f.latest
                                                   for f in finders)]
+        weight = [r.code_set for r in k.measurements["body_weight"].readings]
         return _ObservationSets(index, index.where(facts), index.where(signs),
-                                index.where(latest))  # type: ignore[arg-type]
+                                index.where(latest), index.where(weight))  # type: ignore[arg-type]
 
     @cached_property
     def _conditions(self) -> CodeIndex:
@@ -82,8 +83,11 @@ class Relevance:
             return True  # resolved later against Medication resources, contained or not
         return self.recogniser.is_baclofen_concept(resource.get("medicationCodeableConcept"))
 
-    def select(self, resources: list[dict], now: datetime) -> list[dict]:
-        """The resources worth a model, in order: a tight loop over every resource."""
+    def select(self, resources: list[dict], now: datetime, weight_needed: bool = True
+               ) -> list[dict]:
+        """The resources worth a model, in order: a tight loop over every resource.
+        `weight_needed`: a baclofen dose is ordered per kg, so the latest body weight counts
+        (cds.facts.relevance.dosed_per_kg tells)."""
         cutoff = now - timedelta(days=self.knowledge.threshold("lookback_days") + 1
                                  + self.knowledge.threshold("recent_sign_hours") / 24)
         kept: list[tuple[int, dict]] = []
@@ -92,6 +96,9 @@ class Relevance:
             try:
                 if resource.get("resourceType") == "Observation":
                     keep, latest_only = self._observation(resource, now, cutoff)
+                    if latest_only is not None and not weight_needed and \
+                            latest_only in self._observations.weight:
+                        continue
                     if latest_only is not None:
                         _hold_if_newest(resource, index, latest_only, newest)
                         continue
@@ -152,6 +159,7 @@ class _ObservationSets:
     facts: frozenset[int]  # positions of the sets patient facts and the pump read
     signs: frozenset[int]  # positions of sign readings
     latest_only: frozenset[int]
+    weight: frozenset[int]  # body weight: read only for a dose ordered per kg
     # A record repeats a handful of codes hundreds of times; each answer is worked out once.
     _classified: dict[frozenset[int], _CodeKind] = field(default_factory=dict)
 
@@ -172,6 +180,26 @@ class _CodeKind(NamedTuple):
     fact: bool  # a patient fact or the pump reads it: keep it whatever its value
     latest_only: int | None  # the one latest-only set it belongs to (eGFR, creatinine)
     sign: bool  # a sign reading: keep it when recent and showing a sign
+
+
+def dosed_per_kg(requests: list[dict]) -> bool:
+    """Does any of these (baclofen) MedicationRequests give its dose per kg of body weight,
+    in a dose quantity's unit or its sig? Cheap: units and texts only."""
+    for request in requests:
+        dosages = request.get("dosageInstruction") if isinstance(request, dict) else None
+        for dosage in dosages if isinstance(dosages, list) else []:
+            if not isinstance(dosage, dict):
+                continue
+            text = dosage.get("text")
+            if isinstance(text, str) and ("/kg" in text.lower() or "per kg" in text.lower()):
+                return True
+            for rate in dosage.get("doseAndRate") or []:
+                quantity = rate.get("doseQuantity") if isinstance(rate, dict) else None
+                if isinstance(quantity, dict) and any(
+                        isinstance(quantity.get(k), str) and "/kg" in quantity[k].lower()
+                        for k in ("code", "unit")):
+                    return True
+    return False
 
 
 def _hold_if_newest(obs: dict, index: int, code_set: int,

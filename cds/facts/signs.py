@@ -31,6 +31,10 @@ class Sign:
     at: datetime
     evidence: str  # what, value, when (request text inside is escaped by the card builder)
     source_ref: str  # "Observation/<id>" or "Condition/<id>"
+    unless: str | None = None  # a patient fact under which this reading shows nothing
+    # A low GCS read as withdrawal's altered mental status (an interruption of a day or more,
+    # nothing making an overdose plausible): it does not remove withdrawal treatment.
+    from_withdrawal: bool = False
 
     def severity(self, knowledge: Knowledge, route: str) -> str:
         return knowledge.signs[self.key].severity_for(route)
@@ -91,13 +95,18 @@ def _reading(obs: Mapping, reading: Reading, knowledge: Knowledge
     return None
 
 
-def _shown(found: Found, reading: Reading) -> str:
-    """A reading's value as the card shows it: as the chart has it, then in our unit.
-    Worded only for a reading that shows a sign (most readings are normal)."""
+def _shown(found: Found, reading: Reading, knowledge: Knowledge) -> str:
+    """A reading's value as the card shows it: as the chart has it, then in our unit, as
+    people write units (38.9 °C, 176 mmHg). Worded only for a reading that shows a sign
+    (most readings are normal)."""
     converted, value, unit = found
-    shown = f"{converted:g} {reading.unit or ''}".strip()
-    if value is not None and unit and reading.unit and unit != reading.unit:
-        shown = f"{value:g} {unit} ({shown})"
+    ours = knowledge.unit_display.get(reading.unit or "", reading.unit or "")
+    shown = f"{round(converted, 1):g} {ours}".strip()
+    if value is not None and unit and reading.unit and unit != reading.unit and \
+            knowledge.unit_aliases.get(unit.strip().lower()) != reading.unit:
+        theirs = knowledge.unit_display.get(knowledge.unit_aliases.get(unit.strip().lower(), ""),
+                                            unit)
+        shown = f"{value:g} {theirs} ({shown})"
     return shown
 
 
@@ -183,7 +192,8 @@ class SignFinder:
         when = fmt_datetime(at)
         ref = f"Observation/{obs.get('id', '?')}"
         return [Sign(sign.key, sign.label, sign.points_to, at,
-                     f"{_name(obs, reading)} {_shown(found, reading)} at {when}", ref)
+                     f"{_name(obs, reading)} {_shown(found, reading, self.knowledge)} at {when}",
+                     ref, reading.unless)
                 for sign, found, reading in hits if sign.key not in superseded]
 
     def _condition_signs(self, cond: Mapping, now: datetime) -> list[Sign]:

@@ -12,7 +12,7 @@ signs always count. Signs of central depression always count over the recent win
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from cds.facts.events import (
     RouteHistory,
     judge_steps,
     omission,
+    omission_during_stay,
     route_history,
 )
 from cds.facts.orders import Administration, Order, OrderReader
@@ -29,6 +30,7 @@ from cds.facts.patient import PatientFacts, PatientReader, RiskFactor
 from cds.facts.pump import PumpReader, PumpState
 from cds.facts.record import PatientRecord
 from cds.facts.signs import CLOCK_SKEW, Sign, SignFinder
+from cds.facts.stay import Stay, current_stay, find_stays
 from cds.facts.timeline import Timeline, build_timeline
 from cds.facts.timeutil import aware, days_between
 from cds.knowledge import Knowledge
@@ -105,15 +107,20 @@ class FactExtractor:
         orders = self.orders.orders(record, pump_on_record, weight.value if weight else None)
         given = self.orders.administrations(record, orders, pump_on_record)
         signs = self.signs.find(resources, now) if orders or pump_on_record else []
+        # A reading that shows nothing under a patient fact (a GCS under sedation) is no sign.
+        signs = [s for s in signs if not (s.unless and patient.flags.get(s.unless))]
         encounter_id = context.get("encounterId") if isinstance(context, Mapping) else None
         encounter_ref = f"Encounter/{encounter_id}" if isinstance(encounter_id, str) else None
+        stays = record.stays if record.stays is not None else find_stays(
+            resources, now, self.knowledge.order_categories["inpatient"])
+        stay = current_stay(stays, encounter_ref)
         subjects = []
         for route in ROUTES:
             route_orders = [o for o in orders if o.route == route]
             if not route_orders and not (route == "intrathecal" and pump_on_record):
                 continue
             subject = self._subject(route, hook, orders, given, signs, patient, resources,
-                                    encounter_ref, record, now)
+                                    encounter_ref, record, now, stay)
             if subject is not None:
                 subjects.append(subject)
         return CallFacts(hook, now, _patient_ref(context, record), subjects, patient, orders)
@@ -122,8 +129,8 @@ class FactExtractor:
 
     def _subject(self, route: str, hook: str, orders: list[Order], given: list[Administration],
                  signs: list[Sign], patient: PatientFacts, resources: list[dict],
-                 encounter_ref: str | None, record: PatientRecord, now: datetime
-                 ) -> Subject | None:
+                 encounter_ref: str | None, record: PatientRecord, now: datetime,
+                 stay: Stay | None = None) -> Subject | None:
         k = self.knowledge
         timeline = build_timeline(route, orders, given, now, k)
         pump = None
@@ -147,6 +154,17 @@ class FactExtractor:
                               self.orders.is_inpatient, k)
             if missed is not None:
                 history.event = missed
+        if history.event.kind == "none" and route == "oral" and hook not in (
+                "encounter-start", "encounter-discharge"):
+            missed = omission_during_stay(timeline, stay, self.orders.is_inpatient, k)
+            if missed is not None:
+                history.event = missed
+        if history.event.kind == "stop" and history.event.stop_reason in ("none", "other") \
+                and patient.serious_reaction:
+            # The order carries no reason, but a serious reaction to baclofen was just
+            # recorded: that is what the stop is for.
+            history.event.stop_reason = "serious-reaction"
+            history.event.stop_reason_text = patient.serious_reaction
         event = history.event
         facts = self._base_facts(route, hook, timeline, event, now, patient, encounter_ref)
         if not timeline.segments and not (pump and pump.known):
@@ -184,11 +202,36 @@ class FactExtractor:
             facts["recent_pump_procedure"] = bool(pump.last_procedure_at
                                                   and pump.last_procedure_at >= recent)
             facts["on_baclofen"] = facts["on_baclofen"] or (pump.known and not timeline.segments)
-        for key, derived in k.derived.items():
-            facts[key] = derived.when.holds(facts)
+        facts["hours_without_baclofen"] = _hours_without_baclofen(event, pump, now)
+        self._derive(facts)
+        if self._consciousness_from_withdrawal(subject, facts):
+            # Reduced consciousness a day or more into an interruption, with nothing that makes
+            # an overdose plausible, is the altered mental status the labels list among the
+            # withdrawal signs: read it so, and let the withdrawal treatment stand.
+            altered = k.signs["altered_mental_status"]
+            subject.signs = [replace(s, key=altered.key, points_to=altered.points_to,
+                                     label=altered.label, from_withdrawal=True)
+                             if s.key == "depressed_consciousness" else s for s in subject.signs]
+            signs = [replace(s, from_withdrawal=True) if s.key == "depressed_consciousness"
+                     else s for s in signs]
+            subject.severity[altered.key] = altered.severity_for(route)
+            facts.update(self._sign_facts(subject, signs, now))
+            facts["consciousness_from_withdrawal"] = True
+            self._derive(facts)
         facts["id"] = route
         subject.facts = facts
         return subject
+
+    def _derive(self, facts: dict[str, Any]) -> None:
+        for key, derived in self.knowledge.derived.items():
+            facts[key] = derived.when.holds(facts)
+
+    def _consciousness_from_withdrawal(self, subject: Subject, facts: Mapping[str, Any]) -> bool:
+        toxicity = {s.key for s in subject.signs if s.points_to == "toxicity"}
+        return (toxicity == {"depressed_consciousness"} and bool(facts.get("interrupted"))
+                and not facts.get("toxicity_context")
+                and facts["hours_without_baclofen"] >= self.knowledge.threshold(
+                    "baclofen_cleared_hours"))
 
     def _base_facts(self, route: str, hook: str, timeline: Timeline, event: RouteEvent,
                     now: datetime, patient: PatientFacts, encounter_ref: str | None
@@ -216,9 +259,11 @@ class FactExtractor:
             "recognition_weak": any(o.recognition.weak for o in event.orders)
             or (event.kind == "none" and any(s.order.recognition.weak for s in running)),
             "sporadic_as_needed": bool(timeline.prn and timeline.prn.regular is False),
+            "ambiguity": timeline.ambiguity.kind if timeline.ambiguity else "none",
             "delivery_order_being_signed": any(
                 s.order.is_draft and not s.order.is_stop_marker and s.level != 0
                 for s in timeline.segments),
+            "kidney_reading_unreadable": _kidney_reading_unreadable(patient),
             "age_known": patient.age_years is not None,
             "age_years": patient.age_years or 0,
         })
@@ -275,10 +320,28 @@ class FactExtractor:
         facts["signs_before_change"] = len({s.key for s in subject.signs_before})
         lookback = now - timedelta(days=k.threshold("lookback_days"))
         facts["consciousness_or_breathing_depressed"] = any(
-            s.key in DEPRESSION_SIGNS or (s.key == "altered_mental_status"
-                                          and s.source_ref.startswith("Observation/"))
+            (s.key in DEPRESSION_SIGNS or (s.key == "altered_mental_status"
+                                           and s.source_ref.startswith("Observation/")))
+            and not s.from_withdrawal
             for s in all_signs if s.at >= lookback)
         return facts
+
+
+def _kidney_reading_unreadable(patient: PatientFacts) -> bool:
+    kidney = ("egfr", "serum_creatinine")
+    return any(u.measurement in kidney for u in patient.unreadable) and not any(
+        key in patient.measurements for key in kidney)
+
+
+def _hours_without_baclofen(event: RouteEvent, pump: PumpState | None, now: datetime
+                            ) -> float:
+    """How long the route has delivered nothing: since an oral stop, hold or omission of
+    known time, or since a pump's reservoir ran dry by the estimate (0 otherwise)."""
+    if event.kind in ("stop", "hold", "omission") and event.at is not None and not event.draft:
+        return round(max(0.0, (now - event.at).total_seconds() / 3600), 1)
+    if pump is not None and pump.depletion_at is not None and pump.depletion_at <= now:
+        return round((now - pump.depletion_at).total_seconds() / 3600, 1)
+    return 0.0
 
 
 def _present(knowledge: Knowledge, signs: list[Sign]) -> list[Sign]:

@@ -174,6 +174,11 @@ class _Builder:
         self.measurements = self._measurements(units)
         self.equations = self._equations()
         patient_facts = self._patient_facts(units)
+        for sign in signs.values():
+            for index, reading in enumerate(sign.readings):
+                if reading.unless is not None and reading.unless not in patient_facts:
+                    raise KnowledgeError(f"signs.yaml: signs.{sign.key}.readings[{index}].unless",
+                                         f"no patient fact '{reading.unless}'")
         self._add_fields(CORE_FACTS, "the engine")
         self._add_fields((FactField(k, "flag", f"sign: {s.label}") for k, s in signs.items()),
                          "signs.yaml")
@@ -411,7 +416,8 @@ class _Builder:
             value=self.threshold(raw["threshold"], f"{where}.threshold")
             if "threshold" in raw else None,
             fetch_with=self.code_set(raw["fetch_with"], f"{where}.fetch_with")
-            if "fetch_with" in raw else None)
+            if "fetch_with" in raw else None,
+            unless=raw.get("unless"))
 
     def _signs(self, units: Mapping) -> dict[str, SignDef]:
         doc = self.raw["signs.yaml"]["signs"]
@@ -497,7 +503,8 @@ class _Builder:
                 elif kind in ("procedure", "device", "medication"):
                     finders.append(Finder(kind, self.code_set(raw[kind], at),
                                           within_days=raw.get("within_days"),
-                                          within_hours=raw.get("within_hours")))
+                                          within_hours=raw.get("within_hours"),
+                                          planned=bool(raw.get("planned"))))
                 else:
                     if "compare" in raw and "unit" not in raw:
                         raise KnowledgeError(at, "a compared observation names its unit")
@@ -507,6 +514,8 @@ class _Builder:
                         reading.threshold, reading.value,
                         answer_in=self.code_set(raw["answer_in"], f"{at}.answer_in")
                         if "answer_in" in raw else None,
+                        answer_not_in=self.code_set(raw["answer_not_in"], f"{at}.answer_not_in")
+                        if "answer_not_in" in raw else None,
                         value_after_now=bool(raw.get("value_after_now")),
                         within_days=raw.get("within_days"), latest=bool(raw.get("latest")),
                         only_without=self.code_set(raw["only_without"], f"{at}.only_without")
@@ -637,11 +646,12 @@ class _Builder:
                 self._check_nested_texts(value, f"{where}[{index}]")
 
     def _check_detail_texts(self, detail: Mapping) -> dict[str, Any]:
-        required = ("headings", "event", "ambiguity", "addition_above_max", "order_line",
+        required = ("headings", "event", "ambiguity", "ambiguity_duplicate", "addition_above_max",
+                    "order_line",
                     "earlier_line", "exposure_known", "exposure_unknown", "exposure_at_least",
                     "prn_line",
                     "weak_recognition", "sign_line", "risk_line", "no_risk_factor",
-                    "renal_line", "basis_line")
+                    "renal_line", "unreadable_line", "basis_line")
         for key in required:
             if key not in detail:
                 raise KnowledgeError("cards.yaml: detail", f"missing '{key}'")
@@ -683,6 +693,7 @@ class _Builder:
                 ("threshold", requirements.THRESHOLDS, self.thresholds, "thresholds.yaml"),
                 ("sign", requirements.SIGNS, signs, "signs.yaml"),
                 ("patient fact", requirements.PATIENT_FACTS, patient_facts, "patient.yaml"),
+                ("measurement", requirements.MEASUREMENTS, self.measurements, "patient.yaml"),
                 ("card kind", requirements.CARD_KINDS, cards, "cards.yaml")):
             for name in needed:
                 if name not in have:

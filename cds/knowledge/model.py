@@ -303,6 +303,7 @@ class Reading:
     threshold: str | None = None
     value: float | None = None
     fetch_with: CodeSet | None = None
+    unless: str | None = None  # a patient fact under which the reading shows no sign
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,8 @@ class Finder:
     patient_field: str | None = None
     measurement: str | None = None
     within_hours: float | None = None
+    answer_not_in: CodeSet | None = None  # answered, and not with one of these (no growth)
+    planned: bool = False  # a procedure being prepared, not yet done
 
 
 @dataclass(frozen=True)

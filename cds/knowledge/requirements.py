@@ -13,7 +13,8 @@ CODE_SETS = (
     "baclofen_ingredient", "route_intrathecal", "route_oral", "route_enteral_tube",  # recognition
     "pump_device", "pump_procedure", "pump_refill", "pump_reservoir_volume", "pump_alarm",
     "pump_reading_normal", "pump_battery", "pump_battery_low", "pump_daily_dose",
-    "pump_margin",  # cds/facts/pump.py
+    "pump_margin", "pump_risk_procedure",  # cds/facts/pump.py
+    "serious_reaction",  # cds/facts/orders.py, patient.py: a stop for a serious reaction
 )
 THRESHOLDS = (
     "lookback_days", "recent_sign_hours", "max_course_gap_days", "reference_window_days",
@@ -22,12 +23,16 @@ THRESHOLDS = (
     "administration_continues_hours", "prn_use_window_days", "prn_regular_use_fraction",
     "intrathecal_large_cut_fraction", "intrathecal_step_interval_days",
     "pump_low_reservoir_margin_ml", "pump_refill_warning_days", "pump_procedure_recent_hours",
-    "label_max_mg_per_day", "min_exposure_days",
+    "label_max_mg_per_day", "min_exposure_days", "omission_after_hours",
+    "baclofen_cleared_hours",
 )
 # Signs whose presence removes advice to give baclofen or sedatives (cds/facts/subjects.py).
 SIGNS = ("depressed_consciousness", "respiratory_depression", "hypoxaemia",
          "altered_mental_status")
 # Patient facts a card's plan or wording depends on (cds/cards, cds/taper/proposal.py).
-PATIENT_FACTS = ("renal_impairment", "swallowing_problem", "comfort_care")
+PATIENT_FACTS = ("renal_impairment", "renal_impairment_severe", "swallowing_problem",
+                 "comfort_care")
+# Measurements the facts read by name (a dose per kg, the kidneys).
+MEASUREMENTS = ("body_weight", "egfr", "serum_creatinine")
 # Card kinds with engine-built parts (the taper plan; headline sign order; thresholds shown).
 CARD_KINDS = ("supervised-taper", "possible-toxicity", "intrathecal-stop")

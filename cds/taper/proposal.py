@@ -57,6 +57,11 @@ def taper_proposal(finding: Finding, knowledge: Knowledge) -> TaperProposal:
     daily = event.before
     if not facts["dose_known"] or daily is None:
         return TaperProposal(reason="dose_unknown")
+    ambiguity = subject.timeline.ambiguity
+    if ambiguity is not None and ambiguity.kind == "duplicate":
+        # Under the one-regimen reading the patient takes less than the taper would start at.
+        return TaperProposal(reason="ambiguous_total",
+                             reason_detail=f"{format_number(daily)} mg/day")
     params = knowledge.taper
     via_tube = bool(facts["swallowing_problem"] or facts["comfort_care"])
     product = _planning_product(subject, params, via_tube)
@@ -158,7 +163,8 @@ def plan_lines(proposal: TaperProposal, finding: Finding, knowledge: Knowledge) 
     if proposal.plan is None:
         if proposal.reason in (None, "not_planned"):
             return []
-        message = fill(texts["no_plan"][proposal.reason], {"reason": proposal.reason_detail})
+        message = fill(texts["no_plan"][proposal.reason], {"reason": proposal.reason_detail,
+                                                           "start": proposal.reason_detail})
         return [f"**{fill(headings['no_plan'], {})}**", "", message]
     plan = proposal.plan
     lines = [f"**{fill(headings['plan'], {})}**", "", Markdown(plan_markdown(plan))]

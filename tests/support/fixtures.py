@@ -8,6 +8,7 @@ from functools import cache
 
 from cds.facts.record import PatientRecord
 from cds.facts.relevance import Relevance
+from cds.facts.stay import find_stays
 from cds.knowledge import Knowledge, load_knowledge
 from cds.resources import flatten
 
@@ -22,5 +23,7 @@ def clinical_data(request: dict, knowledge: Knowledge | None = None,
     knowledge = knowledge or _default()
     resources = [r for v in (request.get("prefetch") or {}).values() for r in flatten(v)]
     drafts = flatten((request.get("context") or {}).get("draftOrders"))
-    selected = Relevance(knowledge).select(resources, now or datetime.now(UTC))
-    return PatientRecord(selected, drafts)
+    now = now or datetime.now(UTC)
+    selected = Relevance(knowledge).select(resources, now)
+    stays = find_stays(resources, now, knowledge.order_categories["inpatient"])
+    return PatientRecord(selected, drafts, stays)

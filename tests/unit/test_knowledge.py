@@ -390,8 +390,9 @@ def test_every_rules_name_the_python_reads_is_declared_as_required():
     from cds.knowledge import requirements
 
     declared = {*requirements.CODE_SETS, *requirements.THRESHOLDS, *requirements.SIGNS,
-                *requirements.PATIENT_FACTS, *requirements.CARD_KINDS}
-    names = {*K.code_sets, *K.thresholds, *K.signs, *K.patient_facts, *K.cards}
+                *requirements.PATIENT_FACTS, *requirements.CARD_KINDS, *requirements.MEASUREMENTS}
+    names = {*K.code_sets, *K.thresholds, *K.signs, *K.patient_facts, *K.cards,
+             *K.measurements}
     used: dict[str, str] = {}
     for path in (paths.ROOT / "cds").rglob("*.py"):
         if path.name == "requirements.py":

@@ -104,7 +104,7 @@ def test_no_fever_just_below(value: float, unit: str) -> None:
 
 def test_fahrenheit_is_shown_converted() -> None:
     (sign,) = FINDER.find([observation("8310-5", 102.2, "[degF]")], NOW)
-    assert "39 Cel" in sign.evidence and sign.source_ref == "Observation/o1"
+    assert "39 °C" in sign.evidence and sign.source_ref == "Observation/o1"
 
 
 def test_hypothermia_in_fahrenheit() -> None:
