@@ -106,6 +106,7 @@ class HookPipeline:
         cards = list(assessment.cards)
         response: dict[str, Any] = {"cards": cards}
         extension = _response_extension(gathered, checked, drafts)
+        extension.update(_reading_notices(assessment))
         unresolved = _unresolved_medication_references(checked.resources + drafts.resources)
         if unresolved:
             # Baclofen named only through a Medication we were not given may be missed.
@@ -146,6 +147,26 @@ class HookPipeline:
             for c in cards
             if c.get("uuid")
         )
+
+
+def _reading_notices(assessment: Any) -> dict[str, Any]:
+    """Values the rules would use but could not read: a reading's unit, a dose being
+    signed. Named so an integrator can fix the source; what the reading is, never its
+    value or the patient's data (the card shows the value to the clinician)."""
+    facts = getattr(assessment, "facts", None)
+    if facts is None:
+        return {}
+    notices: dict[str, Any] = {}
+    unreadable = getattr(facts.patient, "unreadable", [])
+    if unreadable:
+        notices["unreadableValues"] = [u.as_json() for u in unreadable]
+    doses = [{"order": o.ref if not o.ref.startswith("#") else "draft",
+              "reason": o.dose.unknown_reason}
+             for o in facts.orders if o.is_draft and not o.is_stop_marker
+             and not o.dose.known and o.dose.unknown_reason]
+    if doses:
+        notices["unreadableDoses"] = doses
+    return notices
 
 
 def _unresolved_medication_references(resources: list[dict]) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from cds.cards.extension import EXTENSION_KEY
 from cds.cards.text import date_text, duration, end_text, fill, number, plain, summary, word
 from cds.facts.orders import Order
+from cds.facts.patient import measured_text
 from cds.facts.signs import Sign
 from cds.findings import Finding
 from cds.knowledge import Knowledge
@@ -97,9 +98,17 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     values["exposure"] = duration(exposure * 86400, words["durations"]) if exposure is not None \
         else words["unknown_exposure"]
     values["course_start"] = date_text(subject.course_start)[:10]
+    days = round(facts["exposure_days"])
+    values["exposure_days_text"] = f"{days} day" if days == 1 else f"{days} days"
     values["sign_list"] = sign_list(_headline_signs(finding))
     values["steps_text"] = steps_text(finding, words, unit)
     values["risk_level"] = words["risk_levels"]["high" if facts["risk_high"] else "standard"]
+    values.update({f"{key}_evidence": text for key, text in subject.patient.evidence.items()})
+    values["draft_dose_reason"] = next(
+        (s.order.dose.unknown_reason for s in subject.timeline.segments
+         if s.order.is_draft and not s.order.dose.known and s.order.dose.unknown_reason), "")
+    values["hours_without_text"] = duration(facts["hours_without_baclofen"] * 3600,
+                                            words["durations"])
     values["renal_evidence"] = subject.patient.evidence.get("renal_impairment", "")
     values["renal_severe_evidence"] = subject.patient.evidence.get(
         "renal_impairment_severe", values["renal_evidence"])
@@ -203,22 +212,41 @@ def steps_text(finding: Finding, words: dict, unit: str) -> str:
     return "; ".join(parts)
 
 
+_SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
 def threshold_text(finding: Finding, knowledge: Knowledge) -> str:
-    used: list[str] = []
+    """The thresholds behind the card, as a clinician reads them: 'fever: body temperature
+    ≥ 38 °C (local policy)', never an internal name."""
+    parts: list[str] = []
+    seen: set[str] = set()
     for sign in finding.subject.signs:
         for reading in knowledge.signs[sign.key].readings:
-            if reading.threshold and reading.threshold not in used:
-                used.append(reading.threshold)
+            if not reading.threshold or reading.threshold in seen:
+                continue
+            seen.add(reading.threshold)
+            threshold = knowledge.thresholds[reading.threshold]
+            unit = knowledge.unit_display.get(threshold.unit, threshold.unit)
+            name = reading.code_set.about.split(",")[0].split(" (")[0]
+            parts.append(f"{knowledge.signs[sign.key].label.split(' (')[0]}: {name} "
+                         f"{_SYMBOL.get(reading.compare or '', '')} {number(threshold.value)}"
+                         f"{' ' + unit if unit else ''} ({_origin(threshold)})")
     if finding.kind.kind in TAPER_KINDS or finding.kind.kind == "intrathecal-stop":
-        used += ["min_exposure_days", "large_cut_fraction" if finding.route == "oral"
-                 else "intrathecal_large_cut_fraction"]
-    parts = []
-    for key in dict.fromkeys(used):
-        threshold = knowledge.thresholds[key]
-        origin = "local policy" if threshold.source.is_local_policy else "label"
-        unit = "" if threshold.unit in ("1", "") else f" {threshold.unit}"  # "1": a fraction
-        parts.append(f"{key} = {number(threshold.value)}{unit} ({origin})")
+        for key in ("min_exposure_days", "large_cut_fraction" if finding.route == "oral"
+                    else "intrathecal_large_cut_fraction"):
+            threshold = knowledge.thresholds[key]
+            value = (f"{number(100 * threshold.value)}%" if threshold.unit == "1"
+                     else f"{number(threshold.value)} {_unit_words(threshold.unit)}")
+            parts.append(f"{threshold.label or key}: {value} ({_origin(threshold)})")
     return "; ".join(parts) or "none"
+
+
+def _origin(threshold: Any) -> str:
+    return "local policy" if threshold.source.is_local_policy else "label"
+
+
+def _unit_words(unit: str) -> str:
+    return {"d": "days", "h": "hours", "mg/d": "mg/day"}.get(unit, unit)
 
 
 # ---------------------------------------------------------------- detail
@@ -269,12 +297,13 @@ def detail(finding: Finding, knowledge: Knowledge, values: dict[str, Any],
                       for s in signs]
             if heading == "signs_before":
                 lines.append(f"- {fill(texts['signs_before_note'], values)}")
-    lines += ["", f"**{fill(headings['risk'], values)}**", ""]
-    if subject.risk_factors:
-        lines += [f"- {fill(texts['risk_line'], {'label': f.label, 'evidence': f.evidence, 'source': f.source})}"  # noqa: E501
-                  for f in subject.risk_factors]
-    else:
-        lines.append(f"- {fill(texts['no_risk_factor'], values)}")
+    if finding.kind.withdrawal_risk:
+        lines += ["", f"**{fill(headings['risk'], values)}**", ""]
+        if subject.risk_factors:
+            lines += [f"- {fill(texts['risk_line'], {'label': f.label, 'evidence': f.evidence, 'source': f.source})}"  # noqa: E501
+                      for f in subject.risk_factors]
+        else:
+            lines.append(f"- {fill(texts['no_risk_factor'], values)}")
     if facts["renal_impairment"]:
         lines.append(f"- {fill(texts['renal_line'], values)}")
     lines += ["", f"**{fill(headings['actions'], values)}**", ""]
@@ -298,10 +327,13 @@ def _first_detail_event(knowledge: Knowledge, facts: dict) -> str:
 
 def _shown_orders(finding: Finding) -> list[Order]:
     subject = finding.subject
-    shown = list(dict.fromkeys([*subject.event.orders, *subject.course[-3:]]))
+    drafts = [s.order for s in subject.timeline.segments if s.order.is_draft]
+    shown = list(dict.fromkeys([*subject.event.orders, *drafts, *subject.course[-3:]]))
     if not shown:
         shown = [s.order for s in subject.timeline.running()][-3:]
-    return shown[:5]
+    # An order that reached us only as the draft is shown once, as the draft.
+    drafts = {o.ref for o in shown if o.is_draft}
+    return [o for o in shown if o.is_draft or o.ref not in drafts][:5]
 
 
 def order_line(order: Order, finding: Finding, knowledge: Knowledge, values: dict) -> str:
@@ -312,6 +344,9 @@ def order_line(order: Order, finding: Finding, knowledge: Knowledge, values: dic
         amount = word(words["as_needed"], amount=dose_text(dose.as_needed_max, unit, words))
     elif dose.known:
         amount = dose_text(dose.scheduled, unit, words)
+        weight = finding.subject.patient.measurements.get("body_weight")
+        if dose.per_kg and weight is not None:
+            amount += word(words["per_kg"], weight=measured_text(weight, knowledge))
         if dose.administrations_per_day and order.route == "oral":
             per_day = number(dose.administrations_per_day)
             amount += ", " + word(words["frequency"].get(per_day, words["frequency"]["other"]),

@@ -7,7 +7,11 @@ escaped before they reach a card.
 
 from __future__ import annotations
 
+# Besides these, `{<patient fact>_evidence}` is what showed that patient fact (request text,
+# escaped), e.g. {antipsychotic_recent_evidence}: "Haloperidol 5 mg/mL injection (ordered)".
 PLACEHOLDERS: dict[str, str] = {
+    "draft_dose_reason": "why the dose of the order being signed could not be read",
+    "hours_without_text": "how long the route has delivered nothing, in words ('3 days')",
     # whole-card values
     "sign_list": "the signs shown, by label ('fever, tachycardia and hallucinations')",
     "event_phrase": "', after baclofen was stopped' style phrase for the event (empty if none)",
@@ -55,6 +59,7 @@ PLACEHOLDERS: dict[str, str] = {
     "dates_text": "an order's dates",
     "recognition": "how the order was recognised as baclofen ('RxNorm product code')",
     "exposure_days": "days on baclofen, rounded",
+    "exposure_days_text": "days on baclofen in words ('1 day', '397 days')",
     "course_start": "the date the course started",
     "prn_max_text": "the as-needed maximum per day",
     "prn_use_text": "what administrations say about as-needed use",
@@ -69,6 +74,7 @@ PLACEHOLDERS: dict[str, str] = {
     "unit": "'mg/day' or 'mcg/day'",
     "window": "the window in days",
     "basis": "how the reservoir estimate was made",
+    "weight": "the body weight a dose per kg was worked out with ('body weight 18 kg on ...')",
     "when": "when the reservoir reaches its alarm volume",
     # taper plan texts
     "target": "the taper's target dose ('20 mg/day')",

@@ -113,9 +113,10 @@ def duration(seconds: float, words: Mapping[str, str]) -> str:
     hours = seconds / 3600
     days = hours / 24
     if hours < 1:
-        return word(words["minutes"], n=max(1, round(seconds / 60)))
+        minutes = max(1, round(seconds / 60))
+        return word(words["minute" if minutes == 1 else "minutes"], n=minutes)
     if hours < 48:
-        return word(words["hours"], n=round(hours))
+        return word(words["hour" if round(hours) == 1 else "hours"], n=round(hours))
     if days < 14:
         return word(words["days"], n=round(days))
     if days < 60:

@@ -68,6 +68,13 @@ CORE_FACTS: tuple[FactField, ...] = (
     FactField("consciousness_or_breathing_depressed", "flag",
               "any reduced level of consciousness, slow breathing or low oxygen saturation "
               "on record in the look-back window: no advice to give baclofen or sedatives"),
+    FactField("oral_bridge_running", "flag",
+              "for the intrathecal route: an oral baclofen order runs now beside it (a bridge)"),
+    FactField("draft_dose_unknown", "flag",
+              "an order of this route being signed continues delivery at a dose that could not "
+              "be read (no strength, no unit, no frequency)"),
+    FactField("dose_needs_weight", "flag",
+              "the dose is ordered per kg of body weight and no body weight is on record"),
     FactField("kidney_reading_unreadable", "flag",
               "the latest creatinine or eGFR on record is in a unit that cannot be read, and no "
               "kidney measurement could be used"),

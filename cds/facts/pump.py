@@ -38,7 +38,8 @@ class PumpState:
     known: bool = False  # an implanted pump (device or procedure) is on record
     alarm: str | None = None  # what the alarm says
     battery_low: str | None = None
-    depletion_at: datetime | None = None
+    depletion_at: datetime | None = None  # when the reservoir reaches its alarm volume
+    empty_at: datetime | None = None  # when it holds nothing more to deliver
     basis: str = ""  # how the depletion date was computed
     last_procedure_at: datetime | None = None
     last_refill_at: datetime | None = None  # a refill with its volume on record
@@ -138,6 +139,7 @@ class PumpReader:
             if conc:
                 days = max(0.0, volume - margin) * conc * 1000 / dose
                 state.depletion_at = days_after(at, days)  # None: beyond any calendar
+                state.empty_at = days_after(at, volume * conc * 1000 / dose)
                 state.basis = (f"{how}; {conc * 1000:g} mcg/mL at {dose:g} mcg/day, alarm "
                                f"volume {margin:g} mL")
         return state

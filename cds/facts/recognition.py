@@ -186,8 +186,13 @@ class Recogniser:
                     medication: Mapping | None, pump_on_record: bool) -> Recognition:
         if product.route == "intrathecal" or product.form == "injection":
             strong = path.startswith(PATH_PRODUCT_CODE)
+            if not strong and self._coded_route(holder) == "intrathecal":
+                # The product is named in text only, but the route is coded intrathecal:
+                # recognised, not a guess to check.
+                return Recognition(replace(product, route="intrathecal", form="injection"),
+                                   path, "coded route", False)
             return Recognition(replace(product, route="intrathecal", form="injection"), path,
-                               "product code" if strong else "product text", not strong)
+                               "product code" if strong else "the product's name", not strong)
         if path.startswith(PATH_PRODUCT_CODE) and product.route == "oral":
             # A product code of an oral product settles it: words such as "while ITB
             # delivery is restored" in the sig of an oral tablet are not its route.
@@ -199,8 +204,8 @@ class Recogniser:
         if _has_word(text, self.intrathecal_words) or _doses_in_micrograms(holder):
             # Intrathecal words beat a coded oral route: the pump product read as oral would
             # get the oral taper card, the safe reading is the one with the shorter clock.
-            evidence = ("the order's words, though its coded route is by mouth or tube"
-                        if coded else "the order's words")
+            evidence = ("the words of the order, though its coded route is by mouth or tube"
+                        if coded else "the words of the order")
             return Recognition(replace(product, route="intrathecal", form="injection"), path,
                                evidence, True)
         if coded is not None:

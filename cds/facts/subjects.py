@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from cds.facts.dose import PER_KG_MISSING_WEIGHT
 from cds.facts.events import (
     DRAFT_HOOKS,
     RouteEvent,
@@ -203,6 +204,10 @@ class FactExtractor:
                                                   and pump.last_procedure_at >= recent)
             facts["on_baclofen"] = facts["on_baclofen"] or (pump.known and not timeline.segments)
         facts["hours_without_baclofen"] = _hours_without_baclofen(event, pump, now)
+        facts["oral_bridge_running"] = route == "intrathecal" and any(
+            o.route == "oral" and not o.is_draft and o.status == "active"
+            and not o.dose.as_needed_only and (o.start is None or o.start <= now)
+            for o in orders)
         self._derive(facts)
         if self._consciousness_from_withdrawal(subject, facts):
             # Reduced consciousness a day or more into an interruption, with nothing that makes
@@ -221,6 +226,10 @@ class FactExtractor:
         facts["id"] = route
         subject.facts = facts
         return subject
+
+    @staticmethod
+    def _drafts_of(timeline: Timeline) -> list[Order]:
+        return list(dict.fromkeys(s.order for s in timeline.segments if s.order.is_draft))
 
     def _derive(self, facts: dict[str, Any]) -> None:
         for key, derived in self.knowledge.derived.items():
@@ -264,6 +273,11 @@ class FactExtractor:
                 s.order.is_draft and not s.order.is_stop_marker and s.level != 0
                 for s in timeline.segments),
             "kidney_reading_unreadable": _kidney_reading_unreadable(patient),
+            "draft_dose_unknown": any(
+                o.is_draft and o.route == route and not o.is_stop_marker
+                and o.status != "on-hold" and not o.dose.known for o in self._drafts_of(timeline)),
+            "dose_needs_weight": any(o.dose.unknown_reason == PER_KG_MISSING_WEIGHT
+                                     for o in [*event.orders, *(s.order for s in running)]),
             "age_known": patient.age_years is not None,
             "age_years": patient.age_years or 0,
         })
@@ -336,11 +350,11 @@ def _kidney_reading_unreadable(patient: PatientFacts) -> bool:
 def _hours_without_baclofen(event: RouteEvent, pump: PumpState | None, now: datetime
                             ) -> float:
     """How long the route has delivered nothing: since an oral stop, hold or omission of
-    known time, or since a pump's reservoir ran dry by the estimate (0 otherwise)."""
+    known time, or since a pump's reservoir ran empty by the estimate (0 otherwise)."""
     if event.kind in ("stop", "hold", "omission") and event.at is not None and not event.draft:
         return round(max(0.0, (now - event.at).total_seconds() / 3600), 1)
-    if pump is not None and pump.depletion_at is not None and pump.depletion_at <= now:
-        return round((now - pump.depletion_at).total_seconds() / 3600, 1)
+    if pump is not None and pump.empty_at is not None and pump.empty_at <= now:
+        return round((now - pump.empty_at).total_seconds() / 3600, 1)
     return 0.0
 
 

@@ -324,7 +324,8 @@ class _Builder:
                 raise KnowledgeError(where, f"{value} is outside its range {low}..{high}")
             self.thresholds[key] = Threshold(key, float(value), entry["unit"], entry["type"],
                                              self.source(entry["source"], f"{where}.source"),
-                                             low, high, entry.get("overridable", True))
+                                             low, high, entry.get("overridable", True),
+                                             entry.get("label"))
 
     def threshold(self, key: Any, where: str) -> float:
         if key not in self.thresholds:
@@ -562,9 +563,10 @@ class _Builder:
             if name is not None and (spec or conversion or name == ""):
                 raise KnowledgeError(where, f"placeholder '{{{name}}}' may not carry a format "
                                             "or conversion; write {name} only")
+        evidence = {f"{key}_evidence" for key in self.raw["patient.yaml"]["facts"]}
         for name in names:
             if not (name in PLACEHOLDERS or name in self.fields or name in self.thresholds
-                    or name in extra):
+                    or name in extra or name in evidence):
                 raise KnowledgeError(where, f"placeholder '{{{name}}}' is not one the engine "
                                             "provides (see the placeholder list)")
         return text
@@ -632,7 +634,8 @@ class _Builder:
                 summary=self.variants(c["summary"], f"{where}.summary"),
                 actions=self.variants(c["actions"], f"{where}.actions"),
                 override_reasons=tuple(dict(r) for r in c["override_reasons"]),
-                not_beside=frozenset(c.get("not_beside", ())), texts=extras)
+                not_beside=frozenset(c.get("not_beside", ())), texts=extras,
+                withdrawal_risk=c.get("withdrawal_risk", True))
         return cards
 
     def _check_nested_texts(self, node: Any, where: str) -> None:

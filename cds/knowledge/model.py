@@ -264,6 +264,7 @@ class Threshold:
     minimum: float | None = None
     maximum: float | None = None
     overridable: bool = True
+    label: str | None = None  # how a card names it
 
 
 @dataclass(frozen=True)
@@ -420,6 +421,7 @@ class CardKind:
     # Indicators of other cards about the same baclofen that make this card redundant.
     not_beside: frozenset[str] = frozenset()
     texts: Mapping[str, Any] = field(default_factory=dict)  # kind-specific extra wording
+    withdrawal_risk: bool = True  # the detail has a withdrawal-risk section
 
 
 @dataclass

@@ -31,7 +31,7 @@ SIGNS = ("depressed_consciousness", "respiratory_depression", "hypoxaemia",
          "altered_mental_status")
 # Patient facts a card's plan or wording depends on (cds/cards, cds/taper/proposal.py).
 PATIENT_FACTS = ("renal_impairment", "renal_impairment_severe", "swallowing_problem",
-                 "comfort_care")
+                 "comfort_care", "feeding_tube")
 # Measurements the facts read by name (a dose per kg, the kidneys).
 MEASUREMENTS = ("body_weight", "egfr", "serum_creatinine")
 # Card kinds with engine-built parts (the taper plan; headline sign order; thresholds shown).

@@ -216,6 +216,8 @@ THRESHOLDS_FILE = {
         "additionalProperties": False,
         "properties": {
             "value": _NUMBER, "unit": {"type": "string"},
+            # how a card names it ("least use before a stop gets a taper card")
+            "label": _TEXT,
             "type": {"enum": ["number", "integer"]}, "min": _NUMBER, "max": _NUMBER,
             "overridable": {"type": "boolean"}, "source": SOURCE,
         },
@@ -411,6 +413,8 @@ CARDS_FILE = {
                 "group": _KEY, "priority": {"type": "integer", "minimum": 0},
                 "not_beside": {"type": "array", "uniqueItems": True,
                                "items": {"enum": ["info", "warning", "critical"]}},
+                # false: the card has no withdrawal-risk section (a toxicity card)
+                "withdrawal_risk": {"type": "boolean"},
                 "topic": {"type": "object", "required": ["code", "display"],
                           "additionalProperties": False,
                           "properties": {"code": _TEXT, "display": _TEXT}},
@@ -472,7 +476,8 @@ CARDS_FILE = {
                              "frequency", "as_needed", "dose_unknown_reason", "step",
                              "step_being_signed", "new_dose_as_needed", "prn_use",
                              "renal_dose_note", "stop_reasons", "stop_reason_with_text",
-                             "depletion", "pump_basis", "risk_levels", "end_of_day", "end_at"],
+                             "depletion", "pump_basis", "risk_levels", "end_of_day", "end_at",
+                             "per_kg"],
                 "additionalProperties": False,
                 "properties": {
                     "event_verb": _strings(["none", "stop", "hold", "cut", "fast-step",
@@ -482,9 +487,9 @@ CARDS_FILE = {
                                               "unknown_exposure", "as_needed",
                                               "dose_unknown_reason", "step", "step_being_signed",
                                               "new_dose_as_needed", "renal_dose_note",
-                                              "stop_reason_with_text", "pump_basis")},
-                    "durations": _strings(["minutes", "hours", "days", "weeks", "months",
-                                           "years"]),
+                                              "stop_reason_with_text", "pump_basis", "per_kg")},
+                    "durations": _strings(["minute", "minutes", "hour", "hours", "days",
+                                           "weeks", "months", "years"]),
                     "dose_units": _strings(["mg/d", "ug/d"]),
                     "order_word": _strings(["draft", "record"]),
                     "route_text": _strings(["oral", "intrathecal"]),
@@ -555,6 +560,9 @@ TAPER_FILE = {
         "unknown_product_unit_mg": _valued(_POSITIVE),
         "oral_route": _CODING,
         "tube_route": _CODING,
+        # A tube through the nose (its words in the tube's record) gets this route instead.
+        "nasal_tube_route": _CODING,
+        "nasal_tube_words": {"type": "array", "minItems": 1, "items": _TEXT},
         "ingredient_coding": {"type": "array", "minItems": 1, "items": _CODING},
         "ingredient_coding_source": SOURCE,
         "intrathecal_advice": {"type": "object", "required": ["text", "source"],

@@ -61,6 +61,8 @@ class TaperParams:
     tube_product_id: str
     oral_route: dict[str, str]  # FHIR Coding (system, code, display)
     tube_route: dict[str, str]
+    nasal_tube_route: dict[str, str] | None
+    nasal_tube_words: tuple[str, ...]
     ingredient_coding: tuple[dict[str, str], ...]
     intrathecal_advice: str
 
@@ -150,6 +152,8 @@ def build_taper_params(doc: Mapping[str, Any], products: Mapping[str, Any],
         tube_product_id=tube.id,
         oral_route=_coding(doc["oral_route"]),
         tube_route=_coding(doc["tube_route"]),
+        nasal_tube_route=_coding(doc["nasal_tube_route"]) if "nasal_tube_route" in doc else None,
+        nasal_tube_words=tuple(w.lower() for w in doc.get("nasal_tube_words", ())),
         ingredient_coding=tuple(_coding(c) for c in doc["ingredient_coding"]),
         intrathecal_advice=" ".join(doc["intrathecal_advice"]["text"].split()),
     )

@@ -63,7 +63,9 @@ def taper_proposal(finding: Finding, knowledge: Knowledge) -> TaperProposal:
         return TaperProposal(reason="ambiguous_total",
                              reason_detail=f"{format_number(daily)} mg/day")
     params = knowledge.taper
-    via_tube = bool(facts["swallowing_problem"] or facts["comfort_care"])
+    # The tube only when one is on record: trouble swallowing alone keeps the mouth route
+    # (a liquid or granules), and the patient's own form is kept whenever it can go by tube.
+    via_tube = bool(facts["feeding_tube"]) or _tube_route_of(subject, knowledge) is not None
     product = _planning_product(subject, params, via_tube)
     target = float(event.after or 0.0)
     risk = "high" if facts["risk_high"] else "standard"
@@ -84,7 +86,7 @@ def taper_proposal(finding: Finding, knowledge: Knowledge) -> TaperProposal:
         plan, product, patient_ref, _medication(plan, product, draft, params, via_tube),
         draft.resource.get("requester") if isinstance(draft.resource.get("requester"), dict)
         else None, params=params, prior_prescription=_replaced(subject, draft),
-        route=params.tube_route if via_tube else params.oral_route)
+        route=_tube_route(subject, knowledge) if via_tube else params.oral_route)
     texts = finding.kind.texts["taper_plan"]["suggestions"]
     is_cut = plan.kind == "cut"
     suggestions = build_taper_suggestions(plan, request, draft_ref, is_cut, texts)
@@ -97,13 +99,39 @@ def _administrations(subject: Any) -> float | None:
     return running[-1].dose.administrations_per_day if running else None
 
 
+def _tube_route_of(subject: Any, knowledge: Knowledge) -> dict[str, str] | None:
+    """The enteral tube route the patient's own baclofen order is coded with, if any."""
+    tube = knowledge.code_sets["route_enteral_tube"]
+    for order in [s.order for s in subject.timeline.segments] + list(subject.event.orders):
+        for dosage in order.resource.get("dosageInstruction") or []:
+            route = dosage.get("route") if isinstance(dosage, dict) else None
+            for coding in (route.get("coding") or []) if isinstance(route, dict) else []:
+                if tube.matches_coding(coding):
+                    return {k: coding[k] for k in ("system", "code", "display") if k in coding}
+    return None
+
+
+def _tube_route(subject: Any, knowledge: Knowledge) -> dict[str, str]:
+    """The tube route: the one the patient's order already names, else a nasal tube's when
+    the tube on record goes through the nose, else the default (gastrostomy)."""
+    params = knowledge.taper
+    own = _tube_route_of(subject, knowledge)
+    if own is not None:
+        return own
+    evidence = subject.patient.evidence.get("feeding_tube", "").lower()
+    if params.nasal_tube_route and any(w in evidence for w in params.nasal_tube_words):
+        return params.nasal_tube_route
+    return params.tube_route
+
+
 def _planning_product(subject: Any, params: Any, via_tube: bool) -> Product:
-    """The product the taper is drawn in: the tube liquid, the course's product, or the
-    product table's entry when the order alone does not say how doses are measured."""
-    if via_tube:
-        return _tube_product(params)
+    """The product the taper is drawn in: the course's own product (granules and liquids
+    go by tube as they are), the tube liquid in place of tablets when a tube is used, or
+    the product table's entry when the order alone does not say how doses are measured."""
     orders = [s.order for s in subject.timeline.segments if not s.order.is_draft]
     product = orders[-1].product if orders else subject.event.orders[0].product
+    if via_tube and not (product.is_liquid or product.form == "granules"):
+        return _tube_product(params)
     if delivery_for(product, params).kind != "mg" or not product.rxcui:
         return product
     return find_product(product.rxcui, params) or product
