@@ -160,8 +160,7 @@ def _reading_notices(assessment: Any) -> dict[str, Any]:
     unreadable = getattr(facts.patient, "unreadable", [])
     if unreadable:
         notices["unreadableValues"] = [u.as_json() for u in unreadable]
-    doses = [{"order": o.ref if not o.ref.startswith("#") else "draft",
-              "reason": o.dose.unknown_reason}
+    doses = [{"resourceType": "MedicationRequest", "reason": o.dose.unknown_reason}
              for o in facts.orders if o.is_draft and not o.is_stop_marker
              and not o.dose.known and o.dose.unknown_reason]
     if doses:

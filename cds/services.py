@@ -58,11 +58,13 @@ def _code_param(tokens: Iterable[str]) -> str:
 
 def observation_code_tokens(knowledge: Knowledge) -> list[str]:
     """"system|code" of every Observation code the facts read: sign readings (and the
-    panels their components come in), patient-fact readings, and site pump codes."""
+    panels their components come in), patient-fact readings, measurements (body weight,
+    creatinine, eGFR), and site pump codes."""
     sets = [r.code_set for s in knowledge.signs.values() for r in s.readings]
     sets += [r.fetch_with for s in knowledge.signs.values() for r in s.readings if r.fetch_with]
     sets += [f.code_set for fact in knowledge.patient_facts.values() for f in fact.finders
              if f.kind == "observation" and f.code_set is not None]
+    sets += [r.code_set for m in knowledge.measurements.values() for r in m.readings]
     sets += [knowledge.code_sets[name] for name in (
         "pump_reservoir_volume", "pump_alarm", "pump_battery", "pump_daily_dose")]
     return sorted({token for code_set in sets for token in code_set.tokens()})

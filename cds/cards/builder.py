@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from cds.cards.extension import EXTENSION_KEY
-from cds.cards.text import date_text, duration, end_text, fill, number, plain, summary, word
+from cds.cards.text import (
+    Markdown,
+    date_text,
+    duration,
+    end_text,
+    fill,
+    number,
+    plain,
+    summary,
+    word,
+)
 from cds.facts.orders import Order
 from cds.facts.patient import measured_text
 from cds.facts.signs import Sign
@@ -133,8 +144,9 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     if event.kind == "omission":
         prn_max = sum(o.dose.as_needed_max or 0 for o in event.orders if o.dose.as_needed_only)
         if prn_max:
-            values["new_dose_suffix"] = word(words["new_dose_as_needed"],
-                amount=dose_text(prn_max, unit, words))
+            # Our own words and a dose: kept as written (a leading space would be folded away).
+            values["new_dose_suffix"] = Markdown(word(words["new_dose_as_needed"],
+                amount=dose_text(prn_max, unit, words)))
     if prn is not None:
         values["prn_max_text"] = dose_text(prn.max_per_day, unit, words)
         if prn.supply_days is not None:
@@ -204,11 +216,15 @@ def steps_text(finding: Finding, words: dict, unit: str) -> str:
     judged = [j for j in finding.subject.history.judged if j.step.at is not None]
     recent = judged[-4:]
     parts = []
+    now = finding.assessed_at
     for j in recent:
         template = words["step_being_signed"] if j.step.draft else words["step"]
+        # A step being signed takes effect now, or on its own date when it lies ahead.
+        when = date_text(j.step.at)[:10]
+        if j.step.draft:
+            when = "now" if j.step.at <= now + timedelta(hours=1) else f"on {when}"
         parts.append(word(template, before=number(j.step.before), after=number(j.step.after),
-                                     unit=words["dose_units"].get(unit, unit),
-                                     date=date_text(j.step.at)[:10]))
+                                     unit=words["dose_units"].get(unit, unit), date=when))
     return "; ".join(parts)
 
 

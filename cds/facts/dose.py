@@ -170,7 +170,7 @@ class DoseReader:
         if sig.per_kg:
             if weight_kg is None or sig.unit not in ("mg", "mcg"):
                 return None
-            return sig.amount * weight_kg / (1000 if sig.unit == "mcg" else 1)
+            return round(sig.amount * weight_kg / (1000 if sig.unit == "mcg" else 1), 1)
         if sig.unit == "mg":
             return sig.amount
         if sig.unit == "mcg":
@@ -219,7 +219,8 @@ class DoseReader:
             if weight_kg is None:
                 return None
             per_kg = self.quantity_in_mg({"value": value, "code": base}, product)
-            return per_kg * weight_kg if per_kg is not None else None
+            # to 0.1 mg: a dose per kg is measured no finer than that
+            return round(per_kg * weight_kg, 1) if per_kg is not None else None
         direct = mass_in_mg(value, unit)
         if direct is not None:
             return direct

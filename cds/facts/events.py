@@ -93,6 +93,10 @@ def judge_steps(timeline: Timeline, knowledge: Knowledge, risk: str) -> list[Jud
             ends_taper = oral and in_taper and size_ok and interval_ok and before is not None \
                 and before <= final_max + _EPS
             verdict = "policy" if ends_taper else "stop"
+            if verdict == "stop" and oral and _ends_its_own_schedule(step, judged, final_max):
+                # The planned end of a taper written as one order: if the stop is wrong, it
+                # is the schedule's pace that is wrong, not a stop.
+                verdict = "fast-step"
         elif reference and after is not None and (reference - after) / reference >= large - _EPS \
                 and not (oral and in_taper and size_ok and interval_ok):
             verdict = "cut"
@@ -144,6 +148,16 @@ def _documented_taper_end(timeline: Timeline, judged: list[JudgedStep], knowledg
         return
     for step in run:
         step.verdict = "policy"
+
+
+def _ends_its_own_schedule(step: Step, judged: list[JudgedStep], final_max: float) -> bool:
+    """A stop from a low dose that is the last step of a taper schedule order (sequenced,
+    dated steps going down) whose earlier steps are on the timeline too."""
+    schedules = [o for o in step.orders if o.dose.is_taper_schedule]
+    if len(schedules) != 1 or step.before is None or step.before > final_max + _EPS:
+        return False
+    order = schedules[0]
+    return any(order in j.step.orders for j in judged)
 
 
 def _days(earlier: datetime, later: datetime) -> int:
@@ -202,6 +216,14 @@ def route_history(timeline: Timeline, hook: str, knowledge: Knowledge, risk: str
 def _worst(candidates: list[JudgedStep], timeline: Timeline) -> RouteEvent | None:
     if not candidates:
         return None
+    schedule = _one_schedule(candidates)
+    if schedule is not None:
+        # Steps of one taper order being signed: what is wrong is its pace, read as a whole
+        # (the first step too large or too soon), not one of its steps as a cut or a stop.
+        first, last = candidates[0], candidates[-1]
+        return RouteEvent("fast-step", first.step.at, False, True, False,
+                          first.reference if first.reference is not None else first.step.before,
+                          last.step.after, (schedule,))
     chosen = min(candidates, key=lambda j: (_RANK.get(j.verdict, 9), -j.step.at.timestamp()))
     step = chosen.step
     reason_order = next((o for o in step.orders if o.stop_reason != "none"), None)
@@ -210,6 +232,17 @@ def _worst(candidates: list[JudgedStep], timeline: Timeline) -> RouteEvent | Non
                       before, step.after, step.orders,
                       reason_order.stop_reason if reason_order else "none",
                       reason_order.stop_reason_text if reason_order else "")
+
+
+def _one_schedule(candidates: list[JudgedStep]) -> Order | None:
+    """The draft taper schedule every candidate step comes from, if there is exactly one."""
+    found = None
+    for judged in candidates:
+        schedules = [o for o in judged.step.orders if o.is_draft and o.dose.is_taper_schedule]
+        if len(schedules) != 1 or (found is not None and schedules[0] is not found):
+            return None
+        found = schedules[0]
+    return found
 
 
 def _unknown_time_stop(timeline: Timeline) -> RouteEvent | None:

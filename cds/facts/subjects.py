@@ -286,10 +286,12 @@ class FactExtractor:
         course, start = _course(timeline, event.at or now, self.knowledge)
         if start is not None:
             facts["exposure_days"] = round(max(0.0, days_between(start, event.at or now)), 1)
-            # A course that begins with an open-ended hospital order began earlier: the
+            # A course that begins with an open-ended hospital order, or with a taper
+            # schedule (a dose can only step down from earlier use), began earlier: the
             # order's date is a lower bound, never read as a short course.
-            facts["exposure_known"] = not (self.orders.is_inpatient(course[0], encounter_ref)
-                                           and course[0].planned_end is None)
+            facts["exposure_known"] = not (
+                (self.orders.is_inpatient(course[0], encounter_ref)
+                 and course[0].planned_end is None) or course[0].dose.is_taper_schedule)
         return facts
 
     def _windows(self, route: str, hook: str, timeline: Timeline, history: RouteHistory,

@@ -313,6 +313,13 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
         if draft.is_stop_marker or draft.status == "on-hold":
             if target is not None:
                 _stop_a_duplicate(timeline, target, draft, now)
+                # Every step of a schedule written as one order: the one running now and
+                # those still to come (they never start).
+                targets = [s for s in timeline.segments if s.order is target.order]
+                for later_step in [s for s in targets if s.start is not None and s.start > now]:
+                    later_step.end, later_step.draft, later_step.changed_by = (
+                        later_step.start, True, draft)
+                targets = [s for s in targets if s.start is None or s.start <= now]
             for segment in targets:
                 if segment.end_unknown or (segment.end is not None and segment.end <= now):
                     continue  # already ended (replaced, stopped): the draft changes nothing
@@ -385,9 +392,11 @@ def _record_what_drafts_stop(timeline: Timeline, drafts: list[Order], now: datet
 
 
 def _stop_a_duplicate(timeline: Timeline, target: Segment, draft: Order, now: datetime) -> None:
-    """Stopping one of two unlinked same-dose orders that both stay active in the record:
-    read as two supplies (the other continues, the total drops), with the one-regimen
-    reading (nothing changes) kept for the card to name."""
+    """Stopping one of two unlinked same-dose orders that both stay active in the record.
+    Cancelled (never given) or stopped as a duplicate: a second listing withdrawn, the
+    other continues and nothing changes. Otherwise read as two supplies (the other
+    continues, the total drops), with the one-regimen reading (nothing changes) kept for
+    the card to name."""
     for earlier, later in timeline.duplicates:
         if target not in (earlier, later):
             continue
@@ -396,6 +405,12 @@ def _stop_a_duplicate(timeline: Timeline, target: Segment, draft: Order, now: da
                                                    and partner.end <= now
                                                    and partner is not earlier):
             continue
+        if draft.status == "cancelled" or draft.stop_reason == "duplicate":
+            if target is later:
+                # The listing withdrawn never delivered; the earlier one runs on.
+                earlier.end, earlier.end_estimated = None, False
+                later.end = later.start
+            return
         if partner is earlier:
             partner.end, partner.end_estimated = None, False  # still active in the record
         else:
