@@ -153,6 +153,25 @@ def test_readme_try_it_commands_work_as_written(clone, trial, tmp_path):
     assert '"summary"' in out and "taper" in out  # the card
 
 
+def test_readme_screenshot_command_works_as_written(clone, trial, tmp_path):
+    if shutil.which("chromium") is None:
+        pytest.skip("no chromium (apt-get install chromium)")
+    address, env = trial
+    block = next(b for b in readme_blocks() if "--screenshot" in b)
+    block = block.replace(README_PORT, address).replace("/tmp/", f"{tmp_path}/")
+    if os.geteuid() == 0:  # Chromium refuses to run as root without it
+        block = block.replace("chromium ", "chromium --no-sandbox ", 1)
+    run_block(block, clone, env)
+    assert (tmp_path / "preview.png").stat().st_size > 10_000
+
+
+def test_every_readme_block_is_run_by_a_test_here():
+    markers = ("./dev.sh serve", "fixtures render", "--screenshot", "keys generate",
+               "keys token")
+    for block in readme_blocks():
+        assert any(marker in block for marker in markers), f"no test runs:\n{block}"
+
+
 def test_readme_command_table_works_as_written(clone, trial, tmp_path):
     _address, env = trial
     exe = ".venv/bin/baclofen-cds"
