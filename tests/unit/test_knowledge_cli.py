@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from cds.knowledge import cli
+from cds.knowledge import cli, load_knowledge
+from cds.knowledge.review import review_markdown
 from tests.support import paths
 
 REVIEW_COMMAND = ".venv/bin/baclofen-cds knowledge review"
@@ -21,7 +22,7 @@ def test_review_writes_the_committed_sheet_by_default():
 def test_review_writes_where_asked(tmp_path, capsys):
     assert cli.run_knowledge_cli(["review", "--out", str(tmp_path / "sheet")]) == 0
     written = (tmp_path / "sheet" / "knowledge-review.md").read_text(encoding="utf-8")
-    assert written == (paths.DOCS / "knowledge-review.md").read_text(encoding="utf-8")
+    assert written == review_markdown(load_knowledge())
     assert (tmp_path / "sheet" / "knowledge-review.html").exists()
 
 
