@@ -140,13 +140,20 @@ def _service_for_hook(app: Any, request: Any) -> str | None:
 def cmd_fixtures(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from cds.fixtures import list_fixtures, load_fixture
+    from cds.fixtures import FIXTURE_DIR, fixture_groups, list_fixtures, load_fixture
 
     now = datetime.now(UTC)
     if args.action == "list":
-        for path in list_fixtures():
-            fixture = load_fixture(path, now)
-            print(f"{path.stem:45} {fixture.service:30} {fixture.title}")
+        for group in fixture_groups():
+            print(f"{group.name}: {group.about} ({len(group.names)})")
+            if group.brief and not args.all:
+                prefix = group.names[0].split("-")[0]
+                print(f"  {prefix}-*: not shown; fixtures list --all shows them\n")
+                continue
+            for name in group.names:
+                fixture = load_fixture(FIXTURE_DIR / f"{name}.json", now)
+                print(f"  {name:45} {fixture.service:30} {fixture.title}")
+            print()
         return 0
     matches = [p for p in list_fixtures() if p.stem == args.name]
     if not matches:
@@ -232,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     fixtures = sub.add_parser("fixtures", help="list fixtures or render one as a request")
     fixtures.add_argument("action", choices=["list", "render"])
     fixtures.add_argument("name", nargs="?")
+    fixtures.add_argument("--all", action="store_true",
+                          help="list the probe rounds' scenarios too, not only their count")
     fixtures.set_defaults(func=cmd_fixtures)
 
     report = sub.add_parser("feedback-report",

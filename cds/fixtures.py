@@ -32,6 +32,57 @@ class Fixture:
     request: dict
 
 
+# One scenario per kind of card, for a first look (fixtures list, the preview page).
+SHOWCASE = (
+    "01-oral-stop-long-term",
+    "03-oral-large-cut",
+    "13-fever-fahrenheit-after-stop",
+    "17-intrathecal-pump-failure-signs",
+    "18-intrathecal-stop-order",
+    "22-omission-at-admission",
+    "probe2-p13-01-oral-overdose-intentional",
+    "probe2-p14-02-refill-overdue-no-signs",
+    "probe2-p12-12-taper-mild-withdrawal-signs",
+    "probe2-p13-12-pregnant-34-weeks-renewal",
+)
+
+
+@dataclass(frozen=True)
+class FixtureGroup:
+    name: str
+    about: str
+    names: tuple[str, ...]  # file stems, in listing order
+    brief: bool = False  # listed as a count unless every fixture is asked for
+
+
+# Groups in listing order; a fixture goes to the first whose prefix its name has.
+_GROUPS = (
+    ("showcase", "start here: one scenario per kind of card", None, False),
+    ("scenarios", "the numbered clinical scenarios, cards and deliberate silences", "", False),
+    ("taper", "taper plans checked step by step (expect.taper)", "taper-", False),
+    ("sandbox", "requests as the CDS Hooks Sandbox sends them", "sandbox-", False),
+    ("probe round 1", "independent probes written from the labels by a reviewer", "probe1-",
+     True),
+    ("probe round 2", "independent probes, second round", "probe2-", True),
+)
+
+
+def fixture_groups(directory: Path | None = None) -> list[FixtureGroup]:
+    """Every fixture once, grouped: the showcase first, the long probe rounds last."""
+    stems = [path.stem for path in list_fixtures(directory)]
+    showcase = tuple(name for name in SHOWCASE if name in stems)
+    rest = [name for name in stems if name not in showcase]
+    prefixed = [prefix for _, _, prefix, _ in _GROUPS if prefix]
+    groups = [FixtureGroup("showcase", _GROUPS[0][1], showcase)]
+    for name, about, prefix, brief in _GROUPS[1:]:
+        if prefix:
+            members = tuple(n for n in rest if n.startswith(prefix))
+        else:  # the numbered ones: everything no prefix claims
+            members = tuple(n for n in rest if not n.startswith(tuple(prefixed)))
+        groups.append(FixtureGroup(name, about, members, brief))
+    return [group for group in groups if group.names]
+
+
 def list_fixtures(directory: Path | None = None) -> list[Path]:
     return sorted((directory or FIXTURE_DIR).glob("*.json"))
 

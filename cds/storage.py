@@ -35,8 +35,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 metadata = MetaData()
 
@@ -173,6 +174,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _is_in_memory(database: str | None) -> bool:
+    return not database or database == ":memory:" or "mode=memory" in database
+
+
 def _create_private_file(path: str | None) -> None:
     """Create the SQLite file readable by its owner only (feedback holds clinicians'
     comments). SQLite gives its -wal and -shm files the same mode. An existing file
@@ -190,6 +195,11 @@ class Store:
         kwargs: dict = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 10, "check_same_thread": False}
+            if _is_in_memory(make_url(url).database):
+                # why: each connection to ":memory:" is a database of its own, and the
+                # default pool gives each thread one, so the issued-cards writer thread
+                # would find no tables. One shared connection keeps one database.
+                kwargs["poolclass"] = StaticPool
         self.engine: Engine = create_engine(url, **kwargs)
         if self.engine.dialect.name == "sqlite":
             _create_private_file(self.engine.url.database)

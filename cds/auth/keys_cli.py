@@ -33,6 +33,9 @@ from cds.auth.trust import DEFAULT_MAX_TOKEN_LIFETIME_SECONDS
 PRIVATE_KEY_FILE = "private-key.pem"
 JWKS_FILE = "jwks.json"
 TRUST_SNIPPET_FILE = "trust-snippet.yaml"
+# why: --out is often a folder inside a git work tree (the README uses ./client-keys);
+# a .gitignore of "*" keeps the private key out of any commit, wherever the folder is.
+GITIGNORE_TEXT = "# Made by `baclofen-cds keys generate`: a private key is never committed.\n*\n"
 RSA_KEY_BITS = 3072  # RS384 deserves more than the 2048-bit minimum
 _ALGORITHM_FOR_CURVE = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 
@@ -123,6 +126,9 @@ def _generate(args: argparse.Namespace) -> int:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    gitignore = out / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text(GITIGNORE_TEXT, encoding="utf-8")
     # Owner-only from the moment the file exists.
     fd = os.open(paths[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:

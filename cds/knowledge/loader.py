@@ -22,7 +22,8 @@ import yaml
 
 from cds.cards.placeholders import PLACEHOLDERS
 from cds.facts.catalogue import CORE_FACTS
-from cds.knowledge import requirements, schemas
+from cds.knowledge import card_placeholders, requirements, schemas, ucum
+from cds.knowledge.codes import LOINC_SYSTEM, loinc_problem
 from cds.knowledge.conditions import Condition, FactField, parse_conditions
 from cds.knowledge.errors import KnowledgeError
 from cds.knowledge.model import (
@@ -299,6 +300,10 @@ class _Builder:
                  str(c["code"]), c["display"], c["status"],
                  c.get("verified_by") or c.get("note") or "", bool(c.get("prefix")))
             for i, c in enumerate(entry.get("codes") or []))
+        for index, code in enumerate(codes):
+            problem = loinc_problem(code.code) if code.system == LOINC_SYSTEM else None
+            if problem:
+                raise KnowledgeError(f"{where}.codes[{index}]", problem)
         words = tuple(entry.get("words") or ())
         if not codes and not words:
             raise KnowledgeError(where, "a code set needs codes or words")
@@ -322,6 +327,9 @@ class _Builder:
             low, high = entry.get("min"), entry.get("max")
             if (low is not None and value < low) or (high is not None and value > high):
                 raise KnowledgeError(where, f"{value} is outside its range {low}..{high}")
+            if not ucum.is_ucum(entry["unit"]):
+                raise KnowledgeError(f"{where}.unit", f"'{entry['unit']}' is not a UCUM unit "
+                                                      "code (such as /min, Cel, mg/d, 1)")
             self.thresholds[key] = Threshold(key, float(value), entry["unit"], entry["type"],
                                              self.source(entry["source"], f"{where}.source"),
                                              low, high, entry.get("overridable", True),
@@ -335,6 +343,10 @@ class _Builder:
     def _units(self, doc: Mapping) -> dict[str, Any]:
         aliases: dict[str, str] = {}
         for unit, spellings in doc["aliases"].items():
+            if not ucum.is_ucum(unit):
+                raise KnowledgeError(f"terminology.yaml: units.aliases.{unit}",
+                                     f"'{unit}' is not a UCUM unit code (its spellings go "
+                                     "in the list)")
             for spelling in [unit, *spellings]:
                 aliases[spelling.strip().lower()] = unit
         conversions = []
@@ -409,6 +421,12 @@ class _Builder:
 
     def _reading(self, raw: Mapping, units: Mapping, where: str, key: str = "observation"
                  ) -> Reading:
+        threshold = self.thresholds.get(raw.get("threshold"))
+        if threshold is not None and "unit" in raw and threshold.unit != raw["unit"]:
+            # The reading is converted to its unit and compared with the bare number.
+            raise KnowledgeError(f"{where}.threshold",
+                                 f"threshold '{threshold.key}' is in {threshold.unit}, but "
+                                 f"this reading is compared in {raw['unit']}")
         return Reading(
             code_set=self.code_set(raw[key], f"{where}.{key}"),
             unit=self._unit(raw["unit"], units, f"{where}.unit") if "unit" in raw else None,
@@ -575,6 +593,7 @@ class _Builder:
         out = []
         for index, item in enumerate(raw):
             at = f"{where}[{index}]"
+            card_placeholders.check_card_text(item["text"], item.get("when"), f"{at}.text")
             out.append(Variant(self.check_text(item["text"], f"{at}.text"),
                                self.conditions(item["when"], f"{at}.when")
                                if "when" in item else None))

@@ -191,12 +191,14 @@ async function loadScenarios() {
   if (!result.ok) { setStatus("Scenarios could not be loaded; paste a request instead."); return; }
   state.fixtures = result.body.fixtures;
   const select = document.getElementById("scenario");
+  const listed = new Set([...select.options].map((option) => option.value));
   for (const fixture of state.fixtures) {
+    addServiceOption(fixture.service);
+    if (listed.has(fixture.name)) continue;  // the server wrote it into the page already
     const option = document.createElement("option");
     option.value = fixture.name;
     option.textContent = fixture.title ? `${fixture.title} (${fixture.name})` : fixture.name;
     select.append(option);
-    addServiceOption(fixture.service);
   }
 }
 

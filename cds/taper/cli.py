@@ -62,9 +62,13 @@ def _product(query: str, params: TaperParams) -> tuple[Product, dict]:
     return product, concept
 
 
-def run_taper_cli(argv: list[str], out: TextIO | None = None, today: date | None = None) -> int:
-    """Exit codes: 0 plan printed (or intrathecal advice), 2 bad arguments or dose."""
+def run_taper_cli(argv: list[str], out: TextIO | None = None, today: date | None = None,
+                  err: TextIO | None = None) -> int:
+    """Exit codes: 0 plan printed (or intrathecal advice), 1 no order for --fhir (an
+    intrathecal product), 2 bad arguments or dose. With --fhir the MedicationRequest is all
+    that goes to `out`, so `taper --fhir > order.json` is valid JSON; the table goes to `err`."""
     out = out or sys.stdout
+    err = err or sys.stderr
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse has already printed the usage error
@@ -72,7 +76,7 @@ def run_taper_cli(argv: list[str], out: TextIO | None = None, today: date | None
     try:
         params = load_knowledge().taper
     except KnowledgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=err)
         return 1
     product, medication = _product(args.product, params)
     start = args.start or today or date.today()
@@ -81,13 +85,14 @@ def run_taper_cli(argv: list[str], out: TextIO | None = None, today: date | None
             args.daily_dose, product, args.frequency, args.risk, start, params, args.target
         )
     except IntrathecalNoOralPlan as exc:
-        print(exc.advice, file=out)
-        return 0
+        print(exc.advice, file=err if args.fhir else out)
+        return 1 if args.fhir else 0
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=err)
         return 2
-    print(f"Product: {product.name}", file=out)
-    print(plan_text(plan), file=out)
+    text_out = err if args.fhir else out
+    print(f"Product: {product.name}", file=text_out)
+    print(plan_text(plan), file=text_out)
     if args.fhir:
         request = taper_medication_request(
             plan, product, args.patient, medication, None, None, params=params

@@ -1,16 +1,22 @@
 """The card preview page: a person picks a scenario, sends it, and sees the cards.
 
-The page itself is static (cds/static/preview.*); these routes give it the fixture
-scenarios, with their relative dates resolved against the time of the request.
+The page is cds/static/preview.* with its scenario and service lists written in by the
+server, so they are there before its script runs (a screenshot or a slow script never
+shows empty lists); these routes give the script each scenario, with its relative dates
+resolved against the time of the request.
 Fixtures are synthetic, so they need no authentication; the hook calls the page makes
 go through /cds-services like any client's.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
+from markupsafe import escape
 
 from cds.errors import ClientError
 
@@ -26,11 +32,44 @@ PAGE_POLICY = (
 
 @bp.get("/")
 def page():
-    response = current_app.send_static_file("preview.html")
+    html = (_page_template(current_app.static_folder)
+            .replace("<!-- scenario options -->", _scenario_options())
+            .replace("<!-- service options -->", _service_options()))
+    response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PAGE_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@cache
+def _page_template(static_folder: str) -> str:
+    return (Path(static_folder) / "preview.html").read_text(encoding="utf-8")
+
+
+@cache
+def _scenario_options() -> str:
+    """<optgroup>s of <option>s, the showcase first (cds/fixtures.py groups them)."""
+    from cds.fixtures import FIXTURE_DIR, fixture_groups
+
+    groups = []
+    for group in fixture_groups():
+        options = []
+        for name in group.names:
+            title = json.loads((FIXTURE_DIR / f"{name}.json").read_text(encoding="utf-8"))["title"]
+            options.append(f'<option value="{escape(name)}">{escape(title)} ({escape(name)})'
+                           "</option>")
+        label = escape(f"{group.name}: {group.about}")
+        groups.append(f'<optgroup label="{label}">{"".join(options)}</optgroup>')
+    return "".join(groups)
+
+
+def _service_options() -> str:
+    hooks: dict[str, list[str]] = {}
+    for service in current_app.extensions["cds"].registry.services:
+        hooks.setdefault(service.id, []).append(service.hook)
+    return "".join(f'<option value="{escape(sid)}">{escape(sid)} ({escape(", ".join(h))})'
+                   "</option>" for sid, h in hooks.items())
 
 
 def _fixtures() -> dict:

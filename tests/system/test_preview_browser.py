@@ -4,10 +4,13 @@ against a real `baclofen-cds serve`: scenarios, rendered cards, feedback that la
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from cds.storage import Store
 
@@ -164,3 +167,36 @@ def test_markdown_renderer_escapes_card_text(page):
     assert '<th scope="col">Step</th>' in html and '<td class="align-right">' in html
     assert "<ul><li>one</li><li>two</li></ul>" in html
     assert page.evaluate("window.pwned") is None
+
+
+def _readme_screenshot_command(server, picture: Path) -> list[str]:
+    """The README's screenshot command, on this server's port, writing to `picture`."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    line = next(line.strip() for line in readme.splitlines()
+                if line.strip().startswith("chromium ") and "--screenshot" in line)
+    words = [re.sub(r"^--screenshot=.*", f"--screenshot={picture}", w)
+             .replace("http://127.0.0.1:8080", server.base_url) for w in line.split()]
+    if os.geteuid() == 0:
+        words.insert(1, "--no-sandbox")  # Chromium refuses to run as root without it
+    return [CHROMIUM, *words[1:], *CHROMIUM_ARGS[1:]]
+
+
+def test_the_page_arrives_with_its_lists_filled(server):
+    page = requests.get(server.base_url + "/", timeout=10)
+    assert 'value="01-oral-stop-long-term"' in page.text
+    assert page.text.index("showcase") < page.text.index("probe round 1")
+    assert 'value="baclofen-order-sign"' in page.text
+
+
+def test_the_readme_screenshot_command_captures_filled_lists(server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    picture = tmp_path / "preview.png"
+    command = _readme_screenshot_command(server, picture)
+    subprocess.run(command, capture_output=True, timeout=120, check=True)
+    assert picture.stat().st_size > 10_000
+    # The page as that command sees it, at the same moment: the lists must be there.
+    dom = subprocess.run([w if not w.startswith("--screenshot") else "--dump-dom"
+                          for w in command], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    assert 'value="01-oral-stop-long-term"' in dom and 'value="baclofen-order-sign"' in dom

@@ -105,7 +105,7 @@ def test_fixtures_hold_no_unresolved_tokens():
         assert '"@now' not in text and '"@today' not in text, path.stem
 
 
-def test_every_changed_expectation_says_why():
+def test_fixture_expectations_use_only_known_keys():
     for path in list_fixtures():
         expect = load_fixture(path, NOW).expect
         assert set(expect) <= {"cards", "note", "should_say", "provenance", "status", "taper"}, \

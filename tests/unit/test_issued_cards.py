@@ -69,3 +69,13 @@ def test_a_full_batch_is_written_without_waiting_for_a_flush():
     recorder.record([card(i) for i in range(5)])
     assert written.wait(timeout=10)
     assert [len(b) for b in store.batches] == [5]
+
+
+def test_an_in_memory_database_is_one_database_for_the_writer_thread():
+    # `baclofen-cds evaluate` runs on "sqlite://": the writer thread must see its tables.
+    store = Store("sqlite://")
+    store.create_schema()
+    recorder = IssuedCardRecorder(store)
+    recorder.record([card(1)])
+    assert recorder.flush(timeout=10)
+    assert [r["card_uuid"] for r in store.issued_card_rows()] == ["card-1"]

@@ -370,7 +370,7 @@ def test_unreadable_override_refuses(tmp_path: Path):
 def test_committed_review_sheet_is_current():
     committed = (paths.DOCS / "knowledge-review.md").read_text(encoding="utf-8")
     assert committed == review_markdown(K), (
-        "docs/knowledge-review.md is stale: run `baclofen-cds knowledge review --out docs`")
+        "docs/knowledge-review.md is stale: run `.venv/bin/baclofen-cds knowledge review`")
 
 
 def test_review_sheet_lists_every_rule_sign_threshold_and_unverified_code():

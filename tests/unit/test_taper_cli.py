@@ -19,6 +19,12 @@ def run(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+def run_split(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_taper_cli(list(argv), out=out, today=TODAY, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
 def test_prints_the_schedule_for_a_tablet_rxcui():
     code, text = run("--daily-dose", "60", "--product", "197391", "--frequency", "3")
     assert code == 0
@@ -49,9 +55,12 @@ def test_start_date_risk_and_target_are_honoured():
 
 
 def test_fhir_flag_prints_a_valid_medication_request():
-    code, text = run("--daily-dose", "30", "--product", "ozobax", "--frequency", "3", "--fhir")
+    code, text, table = run_split("--daily-dose", "30", "--product", "ozobax", "--frequency", "3",
+                                  "--fhir")
     assert code == 0
-    request = json.loads(text[text.index("{") :])
+    # `taper --fhir > order.json` must be a JSON file: the table goes to stderr.
+    request = json.loads(text)
+    assert "Taper from 30 mg/day" in table
     MedicationRequest.model_validate(request)
     assert request["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["unit"] == "mL"
 
@@ -67,6 +76,13 @@ def test_intrathecal_prints_advice_instead_of_a_plan():
     assert code == 0
     assert "reprogramming the pump" in text
     assert "Step" not in text
+
+
+def test_fhir_flag_for_an_intrathecal_product_prints_no_json_and_fails():
+    code, text, advice = run_split("--daily-dose", "0.4", "--product", "gablofen", "--fhir")
+    assert code == 1
+    assert text == ""
+    assert "reprogramming the pump" in advice
 
 
 def test_bad_input_returns_2(capsys):
