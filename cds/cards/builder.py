@@ -380,6 +380,8 @@ def order_line(order: Order, finding: Finding, knowledge: Knowledge, values: dic
         if segment.changed_by is not None and segment.changed_by.is_draft \
                 and not segment.order.is_draft and segment.end >= finding.assessed_at:
             key = "replaced"  # ends now because the order being signed takes its place
+        elif segment.changed_by is None and order.status == "active" and not order.is_draft:
+            key = "taken_over"  # still active in the record; a later order took over
         when = date_text(segment.end) if segment.end_estimated else end_text(segment.end, words)
         dates.append(word(words["dates"][key], date=when))
     if segment is not None and segment.held and segment.held_since is not None:

@@ -68,6 +68,9 @@ CORE_FACTS: tuple[FactField, ...] = (
     FactField("consciousness_or_breathing_depressed", "flag",
               "any reduced level of consciousness, slow breathing or low oxygen saturation "
               "on record in the look-back window: no advice to give baclofen or sedatives"),
+    FactField("home_listing_active", "flag",
+              "an order of this route outside the hospital stay (a home listing) is still active "
+              "in the record"),
     FactField("oral_bridge_running", "flag",
               "for the intrathecal route: an oral baclofen order runs now beside it (a bridge)"),
     FactField("draft_dose_unknown", "flag",

@@ -284,8 +284,8 @@ def _recent_changes(timeline: Timeline, knowledge: Knowledge, history: RouteHist
 
 
 def omission(timeline: Timeline, hook: str, encounter_ref: str | None, drafts: list[Order],
-             encounter_orders_signed: bool, is_inpatient, knowledge: Knowledge
-             ) -> RouteEvent | None:
+             encounter_orders_signed: bool, is_inpatient, knowledge: Knowledge,
+             discharge_list: bool = False) -> RouteEvent | None:
     """At a care transition: the regimen the new orders leave out or cut sharply.
 
     order-sign of medication orders for an encounter (admission orders): home baclofen
@@ -310,11 +310,14 @@ def omission(timeline: Timeline, hook: str, encounter_ref: str | None, drafts: l
         inpatient = [s for s in running if is_inpatient(s.order, encounter_ref)]
         # What goes home: orders the record keeps active outside the stay, by their status
         # (on the timeline the admission order stood in for the home order meanwhile).
+        # When discharge orders exist, they are the list that goes home: a home listing
+        # still active but not carried onto them is not counted as continuing.
         here = list(dict.fromkeys(
             s.order for s in timeline.segments
             if not s.draft and not is_inpatient(s.order, encounter_ref)
             and s.order.status == "active"
-            and (s.order.planned_end is None or s.order.planned_end > now)))
+            and (s.order.planned_end is None or s.order.planned_end > now)
+            and (not discharge_list or "discharge" in s.order.categories)))
         reference = _scheduled([s.level for s in inpatient]) or _scheduled(
             [s.level for s in running])
         evidence = tuple(s.order for s in inpatient)

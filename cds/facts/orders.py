@@ -171,10 +171,13 @@ class OrderReader:
         return sorted(given, key=lambda a: a.at)
 
     def _stop_reason(self, resource: Mapping) -> tuple[str, str]:
+        """(meaning, the reason as the record words it: its text, else its first display).
+        The words are matched in text and displays together; the card shows one of them."""
         reason = resource.get("statusReason")
         if not isinstance(reason, Mapping):
             return "none", ""
-        text = concept_text(reason)
+        words_in = concept_text(reason)
+        text = _first_wording(reason)
         for coding in reason.get("coding") or []:
             if isinstance(coding, Mapping) and coding.get("system") == \
                     self.knowledge.stop_reason_system:
@@ -182,7 +185,7 @@ class OrderReader:
                 if meaning:
                     return meaning, text
         for meaning, words in self.knowledge.stop_reason_words.items():
-            if any(word in text for word in words):
+            if any(word in words_in for word in words):
                 return meaning, text
         if self.knowledge.code_sets["serious_reaction"].matches_concept(reason):
             return "serious-reaction", text
@@ -192,6 +195,16 @@ class OrderReader:
         return bool(set(order.categories) & self.inpatient) or (
             encounter_ref is not None and order.encounter_ref == encounter_ref
             and not order.categories)
+
+
+def _first_wording(concept: Mapping) -> str:
+    """A CodeableConcept as one phrase: its text, else its first coding's display."""
+    if isinstance(concept.get("text"), str) and concept["text"].strip():
+        return concept["text"].strip()
+    for coding in concept.get("coding") or []:
+        if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+            return coding["display"]
+    return ""
 
 
 def _dict(value: object) -> Mapping:

@@ -38,6 +38,9 @@ class Stay:
     start: datetime
     emergency: bool = False  # an emergency department visit, not (yet) an admission
     source: str = "encounter"  # encounter | hospital orders
+    # Discharge orders (MedicationRequest.category discharge) exist for the stay: they,
+    # not the home list, say what goes home.
+    discharge_orders: bool = False
 
 
 def find_stays(resources: Iterable[Mapping], now: datetime, inpatient_categories: Iterable[str]
@@ -48,6 +51,7 @@ def find_stays(resources: Iterable[Mapping], now: datetime, inpatient_categories
     starts: dict[str | None, tuple[datetime, bool, str]] = {}
     running: set[str | None] = set()  # encounters with a hospital order still running
     charted: set[str | None] = set()  # encounters with a dose charted in the last day
+    discharge: set[str | None] = set()  # encounters with discharge orders
 
     def note(ref: str | None, start: datetime, emergency: bool, source: str) -> None:
         held = starts.get(ref)
@@ -65,8 +69,11 @@ def find_stays(resources: Iterable[Mapping], now: datetime, inpatient_categories
                 running.add(stay.encounter_ref)
         elif kind == "MedicationRequest":
             status = resource.get("status")
+            categories = _categories(resource)
+            if "discharge" in categories and status in ("active", "draft", "completed"):
+                discharge.add(_reference(resource.get("encounter")))
             if not isinstance(status, str) or status not in _REQUEST_STATUSES \
-                    or not inpatient & _categories(resource):
+                    or not inpatient & categories:
                 continue
             authored = parse_fhir_datetime(resource.get("authoredOn"))
             if authored is None or authored > now:
@@ -80,7 +87,7 @@ def find_stays(resources: Iterable[Mapping], now: datetime, inpatient_categories
     stays = []
     for ref, (start, emergency, source) in starts.items():
         if ref in running or ref in charted or (ref is not None and None in charted):
-            stays.append(Stay(ref, start, emergency, source))
+            stays.append(Stay(ref, start, emergency, source, ref in discharge))
     return tuple(sorted(stays, key=lambda s: s.start))
 
 

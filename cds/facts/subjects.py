@@ -152,7 +152,8 @@ class FactExtractor:
         if history.event.kind == "none" and hook in (*DRAFT_HOOKS, "encounter-discharge"):
             signed = _encounter_orders_signed(record, encounter_ref, self.orders)
             missed = omission(timeline, hook, encounter_ref, drafts, signed,
-                              self.orders.is_inpatient, k)
+                              self.orders.is_inpatient, k,
+                              discharge_list=bool(stay and stay.discharge_orders))
             if missed is not None:
                 history.event = missed
         if history.event.kind == "none" and route == "oral" and hook not in (
@@ -178,6 +179,8 @@ class FactExtractor:
             # episode it ended (a withdrawal it treated), not to the present one.
             after = pump.last_refill_at
             window = (max(window[0], after), max(window[1], after))
+        if any(f.key == "spinal_cord_injury_t6_or_above" for f in provisional_risk):
+            signs = _dysreflexia_pattern(k, signs)
         in_window = _present(k, [s for s in signs if s.at >= window[0] - CLOCK_SKEW
                                  or (s.points_to == "toxicity" and s.at >= window[1] - CLOCK_SKEW)])
         severity = {s.key: s.severity(k, route) for s in signs}
@@ -204,6 +207,9 @@ class FactExtractor:
                                                   and pump.last_procedure_at >= recent)
             facts["on_baclofen"] = facts["on_baclofen"] or (pump.known and not timeline.segments)
         facts["hours_without_baclofen"] = _hours_without_baclofen(event, pump, now)
+        facts["home_listing_active"] = any(
+            o.route == route and not o.is_draft and o.status == "active"
+            and not self.orders.is_inpatient(o, encounter_ref) for o in orders)
         facts["oral_bridge_running"] = route == "intrathecal" and any(
             o.route == "oral" and not o.is_draft and o.status == "active"
             and not o.dose.as_needed_only and (o.start is None or o.start <= now)
@@ -341,6 +347,18 @@ class FactExtractor:
             and not s.from_withdrawal
             for s in all_signs if s.at >= lookback)
         return facts
+
+
+def _dysreflexia_pattern(knowledge: Knowledge, signs: list[Sign]) -> list[Sign]:
+    """In a spinal cord injury at T6 or above, a slow pulse within two hours of a raised
+    blood pressure is the reflex of a hypertensive crisis above the lesion (autonomic
+    dysreflexia, which advanced withdrawal resembles), not a sign of central depression."""
+    raised = [s.at for s in signs if s.key == "raised_blood_pressure"]
+    pattern = knowledge.signs["autonomic_dysreflexia_pattern"]
+    return [replace(s, key=pattern.key, label=pattern.label, points_to=pattern.points_to)
+            if s.key == "bradycardia" and any(abs(s.at - at) <= timedelta(hours=2)
+                                               for at in raised) else s
+            for s in signs]
 
 
 def _kidney_reading_unreadable(patient: PatientFacts) -> bool:

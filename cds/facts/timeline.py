@@ -119,6 +119,9 @@ class Timeline:
     # Unlinked same-dose orders both still active in the record, read as one regimen
     # (the later renewing the earlier): (earlier, later).
     duplicates: list[tuple[Segment, Segment]] = field(default_factory=list)
+    # Every unlinked pair both still active in the record where the timeline reads the
+    # later as replacing the earlier (same dose or not): (earlier, later).
+    listings: list[tuple[Segment, Segment]] = field(default_factory=list)
     # Drafts that stop a second listing of what still runs: they change nothing.
     withdrawn: set[str] = field(default_factory=set)
 
@@ -290,9 +293,11 @@ def _resolve_successors(timeline: Timeline, inpatient: set[str], gap: timedelta)
                     and later.order.status in RUNNING:
                 timeline.ambiguity = Ambiguity((earlier.order,), later.order,
                                                _sum(earlier.level, later.level))
+                timeline.listings.append((earlier, later))
             elif same_dose and not (linked or lapsed or admission) and running \
                     and later.order.status in RUNNING:
                 timeline.duplicates.append((earlier, later))
+                timeline.listings.append((earlier, later))
             earlier.end, earlier.end_unknown = later.start, False
             earlier.end_estimated = earlier.end_estimated and not linked
             break
@@ -392,29 +397,33 @@ def _record_what_drafts_stop(timeline: Timeline, drafts: list[Order], now: datet
 
 
 def _stop_a_duplicate(timeline: Timeline, target: Segment, draft: Order, now: datetime) -> None:
-    """Stopping one of two unlinked same-dose orders that both stay active in the record.
-    Cancelled (never given) or stopped as a duplicate: a second listing withdrawn, the
-    other continues and nothing changes. Otherwise read as two supplies (the other
-    continues, the total drops), with the one-regimen reading (nothing changes) kept for
-    the card to name."""
-    for earlier, later in timeline.duplicates:
+    """Stopping one of two unlinked orders that both stay active in the record, which the
+    timeline read as the later replacing the earlier.
+
+    Cancelled (never given) or stopped as a duplicate, one of a same-dose pair: a second
+    listing withdrawn, the other continues and nothing changes. Otherwise, stopping either
+    of a same-dose pair, or the earlier (the one read as replaced) of any pair, is read as
+    two supplies: the other continues and the total drops by the stopped one; the reading
+    that nothing changes (one regimen listed twice, or already replaced) is kept for the
+    card to name. Never the reading that silences the card."""
+    for earlier, later in timeline.listings:
         if target not in (earlier, later):
             continue
         partner = earlier if target is later else later
+        same_dose = (earlier, later) in timeline.duplicates
         if partner.order.status not in RUNNING or (partner.end is not None
                                                    and partner.end <= now
                                                    and partner is not earlier):
             continue
-        if draft.status == "cancelled" or draft.stop_reason == "duplicate":
+        if same_dose and (draft.status == "cancelled" or draft.stop_reason == "duplicate"):
             if target is later:
                 # The listing withdrawn never delivered; the earlier one runs on.
                 earlier.end, earlier.end_estimated = None, False
                 later.end = later.start
             return
-        if partner is earlier:
-            partner.end, partner.end_estimated = None, False  # still active in the record
-        else:
-            target.end = None
+        if not same_dose and target is later:
+            return  # stopping the newer order: a stop under the replacement reading
+        earlier.end, earlier.end_estimated = None, False  # still active in the record
         timeline.ambiguity = Ambiguity((partner.order,), target.order,
                                        _sum(partner.level, target.level), kind="duplicate")
         return

@@ -716,6 +716,8 @@ class _Builder:
                 ("sign", requirements.SIGNS, signs, "signs.yaml"),
                 ("patient fact", requirements.PATIENT_FACTS, patient_facts, "patient.yaml"),
                 ("measurement", requirements.MEASUREMENTS, self.measurements, "patient.yaml"),
+                ("risk factor", requirements.RISK_FACTORS, self.raw["risk.yaml"]["factors"],
+                 "risk.yaml"),
                 ("card kind", requirements.CARD_KINDS, cards, "cards.yaml")):
             for name in needed:
                 if name not in have:

@@ -28,7 +28,11 @@ THRESHOLDS = (
 )
 # Signs whose presence removes advice to give baclofen or sedatives (cds/facts/subjects.py).
 SIGNS = ("depressed_consciousness", "respiratory_depression", "hypoxaemia",
-         "altered_mental_status")
+         "altered_mental_status",
+         # read together in spinal cord injury at T6 or above (cds/facts/subjects.py)
+         "autonomic_dysreflexia_pattern", "bradycardia", "raised_blood_pressure")
+# Risk factors the facts read by name.
+RISK_FACTORS = ("spinal_cord_injury_t6_or_above",)
 # Patient facts a card's plan or wording depends on (cds/cards, cds/taper/proposal.py).
 PATIENT_FACTS = ("renal_impairment", "renal_impairment_severe", "swallowing_problem",
                  "comfort_care", "feeding_tube")

@@ -494,7 +494,7 @@ CARDS_FILE = {
                     "order_word": _strings(["draft", "record"]),
                     "route_text": _strings(["oral", "intrathecal"]),
                     "dates": _strings(["authored", "none", "ends", "ended", "ended_estimated",
-                                       "replaced", "held", "validity_lapsed"]),
+                                       "replaced", "taken_over", "held", "validity_lapsed"]),
                     "frequency": {"type": "object", "required": ["other"],
                                   "additionalProperties": _TEXT},
                     "prn_use": _strings(["regular", "sporadic", "unknown", "supply"]),

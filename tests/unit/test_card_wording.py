@@ -20,7 +20,7 @@ UNWANTED = {
     "an internal name": re.compile(r"\b[a-z]+_[a-z_]+\b"),
     "a rules file": re.compile(r"rules/|\.yaml\b"),
     "a UCUM code": re.compile(r"\d (Cel|\[degF\])\b|mm\[Hg\]|\{score\}|\{1\.73_m2\}"),
-    "a doubled word": re.compile(r"\b(\w{3,}) \1\b", re.IGNORECASE),
+    "a doubled word": re.compile(r"\b([a-z]{2,}) \1\b", re.IGNORECASE),
     "a plural of one": re.compile(r"\b1 (minutes|hours|days|weeks|months|years)\b"),
     "how it was recognised": re.compile(r"recognised by"),
 }

@@ -390,9 +390,10 @@ def test_every_rules_name_the_python_reads_is_declared_as_required():
     from cds.knowledge import requirements
 
     declared = {*requirements.CODE_SETS, *requirements.THRESHOLDS, *requirements.SIGNS,
-                *requirements.PATIENT_FACTS, *requirements.CARD_KINDS, *requirements.MEASUREMENTS}
+                *requirements.PATIENT_FACTS, *requirements.CARD_KINDS, *requirements.MEASUREMENTS,
+                *requirements.RISK_FACTORS}
     names = {*K.code_sets, *K.thresholds, *K.signs, *K.patient_facts, *K.cards,
-             *K.measurements}
+             *K.measurements, *K.risk_factors}
     used: dict[str, str] = {}
     for path in (paths.ROOT / "cds").rglob("*.py"):
         if path.name == "requirements.py":
