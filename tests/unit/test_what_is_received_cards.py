@@ -116,3 +116,20 @@ def test_coded_intrathecal_route_and_a_planned_explant():
     assert "check the product" not in text and "320 mcg/day" in text
     _, text = one("probe3-54-")
     assert "reprogramming" not in text and "bridge is already running" in text
+
+
+def test_stopping_the_earlier_of_two_unlinked_orders_names_both_readings():
+    card, text = one("probe5-03-")
+    assert "if both are taken, 90 mg/day drops to 60 mg/day" in card["summary"]
+    assert "already replaced by the other" in text and "suggestions" not in card
+
+
+def test_discharge_orders_are_the_list_that_goes_home():
+    card, text = one("probe5-08-")
+    assert "discharge orders" in text and "home medication list still shows baclofen" in text
+
+
+def test_a_slow_pulse_with_high_pressure_above_t6_is_autonomic_dysreflexia():
+    card, text = one("probe5-40-")
+    assert card["indicator"] == "critical" and "autonomic dysreflexia pattern" in text
+    assert "Signs of central depression" not in text
