@@ -23,6 +23,7 @@ from cds.web.json_provider import OrjsonProvider
 from cds.web.metrics import bp as metrics_bp
 from cds.web.metrics import register_metrics, register_operator_bind
 from cds.web.request_log import register_request_log
+from cds.web.security_headers import register_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def create_app(
     register_authentication(app)
     register_metrics(app)  # after authentication: only authenticated bodies are read
     register_error_handlers(app)
+    register_security_headers(app)
     for blueprint in (discovery.bp, hooks.bp, health.bp, metrics_bp, reports.bp, preview.bp):
         app.register_blueprint(blueprint)
     return app

@@ -164,3 +164,19 @@ def test_markdown_renderer_escapes_card_text(page):
     assert '<th scope="col">Step</th>' in html and '<td class="align-right">' in html
     assert "<ul><li>one</li><li>two</li></ul>" in html
     assert page.evaluate("window.pwned") is None
+
+
+@pytest.mark.parametrize("path", ["/", "/static/preview.html"])
+def test_no_other_page_can_frame_the_preview(browser, server, path):
+    """Issue 27.4: `/static/preview.html` is the same page as `/`, and went out without its
+    CSP (frame-ancestors) and nosniff; Chromium framed it from any origin."""
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        with page.expect_event("framenavigated",
+                               predicate=lambda frame: frame != page.main_frame) as framed:
+            page.set_content(f'<iframe src="{server.base_url}{path}"></iframe>')
+        # Chromium puts its error page in a frame it refused to load.
+        assert framed.value.url.startswith("chrome-error://"), framed.value.url
+    finally:
+        context.close()
