@@ -12,14 +12,25 @@ import time
 
 import pytest
 
+from cds.app import create_app
+from cds.config import Settings
 from cds.fhir_client import FetchLimits, FhirClient, FhirFetchError
 from cds.fhir_servers import FhirServerPolicy
-from tests.support.fake_fhir import bundle, json_answer
+from tests.support.fake_fhir import FakeFhirServer, bundle, json_answer
 from tests.support.openapi import check_response
 from tests.support.requests import HOOK_SERVICE, hook_request, patient
 
 TOKEN = "secret-access-token-123"
 DOT_SEGMENTS = [".", ".."]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """One app for the module (building one takes a second): these calls change nothing
+    that another test here reads."""
+    database = tmp_path_factory.mktemp("context-ids") / "cds.db"
+    settings = Settings(database_url=f"sqlite:///{database}", auth_enabled=False)
+    return create_app(settings).test_client()
 
 
 def fallback_request(hook: str, fake_fhir, **context) -> dict:
@@ -33,11 +44,22 @@ def fallback_request(hook: str, fake_fhir, **context) -> dict:
     return request
 
 
-def answer_everything(fake_fhir) -> None:
-    fake_fhir.routes["/r4/Patient/"] = json_answer(patient())
-    fake_fhir.routes["/r4/Encounter/"] = json_answer({"resourceType": "Encounter", "id": "e",
-                                                       "status": "in-progress"})
-    fake_fhir.default = json_answer(bundle([]))
+@pytest.fixture(scope="module")
+def fhir_server():
+    """A FHIR server that answers every read and search (stopping one takes half a
+    second, so the module shares it)."""
+    server = FakeFhirServer(default=json_answer(bundle([]))).start()
+    server.routes["/r4/Patient/"] = json_answer(patient())
+    server.routes["/r4/Encounter/"] = json_answer({"resourceType": "Encounter", "id": "e",
+                                                    "status": "in-progress"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_fhir(fhir_server):
+    fhir_server.seen.clear()
+    return fhir_server
 
 
 def post(client, hook: str, request: dict):
@@ -51,7 +73,6 @@ def post(client, hook: str, request: dict):
 @pytest.mark.parametrize("value", DOT_SEGMENTS)
 def test_a_dot_segment_patient_id_is_a_400_and_nothing_is_fetched(client, fake_fhir, hook,
                                                                    value):
-    answer_everything(fake_fhir)
     response = post(client, hook, fallback_request(hook, fake_fhir, patientId=value))
     assert response.status_code == 400
     assert response.get_json()["issue"][0]["expression"] == ["$.context.patientId"]
@@ -61,7 +82,6 @@ def test_a_dot_segment_patient_id_is_a_400_and_nothing_is_fetched(client, fake_f
 @pytest.mark.parametrize("hook", ["encounter-start", "encounter-discharge", "patient-view"])
 @pytest.mark.parametrize("value", DOT_SEGMENTS)
 def test_a_dot_segment_encounter_id_is_a_400(client, fake_fhir, hook, value):
-    answer_everything(fake_fhir)
     response = post(client, hook, fallback_request(hook, fake_fhir, encounterId=value))
     assert response.status_code == 400
     assert response.get_json()["issue"][0]["expression"] == ["$.context.encounterId"]
@@ -73,7 +93,6 @@ def test_a_dot_segment_encounter_id_is_a_400(client, fake_fhir, hook, value):
     "practitioner/prac-1", "Practitioner/prac 1",
 ])
 def test_user_id_must_be_a_reference_to_a_fhir_id(client, fake_fhir, value):
-    answer_everything(fake_fhir)
     response = post(client, "patient-view",
                     fallback_request("patient-view", fake_fhir, userId=value))
     assert response.status_code == 400
@@ -85,7 +104,6 @@ def test_user_id_must_be_a_reference_to_a_fhir_id(client, fake_fhir, value):
     "pat 1", "pat/1", "pat%2F1", "pat-1\n", "x" * 65, "", "pät-1", "pat?1", "pat#1",
 ])
 def test_other_values_outside_the_fhir_id_grammar_are_a_400(client, fake_fhir, value):
-    answer_everything(fake_fhir)
     response = post(client, "patient-view",
                     fallback_request("patient-view", fake_fhir, patientId=value))
     assert response.status_code == 400
@@ -103,7 +121,6 @@ def test_the_refusal_does_not_echo_the_value(client, fake_fhir):
 
 @pytest.mark.parametrize("value", ["pat.1", "...", "A-1.b", "x" * 64])
 def test_ids_with_dots_that_are_not_dot_segments_are_read_as_given(client, fake_fhir, value):
-    answer_everything(fake_fhir)
     response = post(client, "patient-view",
                     fallback_request("patient-view", fake_fhir, patientId=value))
     assert response.status_code == 200
@@ -114,7 +131,6 @@ def test_ids_with_dots_that_are_not_dot_segments_are_read_as_given(client, fake_
 def test_the_fhir_client_refuses_a_dot_segment_whatever_fills_the_template(fake_fhir):
     """Defence in depth below the schema: a relative URL with a dot segment is never
     joined onto the base (joining resolves it away, past the allow-list check)."""
-    answer_everything(fake_fhir)
     base = fake_fhir.base_url + "/r4"
     permit = FhirServerPolicy(()).permit(base, None)
     fhir = FhirClient(base, TOKEN, FetchLimits(1.0, 1.0, 2, 1_000_000),

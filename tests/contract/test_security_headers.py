@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from cds.app import create_app
+from cds.config import Settings
 from tests.contract.test_service_boundary import auth_on_settings
 from tests.support.requests import hook_request
 
@@ -18,6 +19,15 @@ EXPECTED = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """One app for the module (building one takes a second): these calls change nothing
+    that another test here reads."""
+    database = tmp_path_factory.mktemp("security-headers") / "cds.db"
+    settings = Settings(database_url=f"sqlite:///{database}", auth_enabled=False)
+    return create_app(settings).test_client()
 
 
 def assert_protected(response) -> None:
