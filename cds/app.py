@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask
 from flask_cors import CORS
+from werkzeug.routing import Map
 
 from cds.config import Settings
 from cds.pipeline import HookPipeline
@@ -22,6 +23,7 @@ from cds.web.json_provider import OrjsonProvider
 from cds.web.metrics import bp as metrics_bp
 from cds.web.metrics import register_metrics, register_operator_bind
 from cds.web.request_log import register_request_log
+from cds.web.security_headers import register_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,22 @@ class ServiceCore:
     store: Store
     pipeline: HookPipeline
     authenticator: Any = None
+
+
+class NoRedirectMap(Map):
+    """Routing never redirects. Werkzeug's redirects (merging `//`, adding a trailing
+    slash, canonical defaults) answer 308 with a Location built from the request's Host
+    header, so a client chose where it pointed (`/preview//fixtures` with
+    `Host: evil.example`). Now `//` inside a path is a 404, and a trailing slash is
+    tolerated in place, as the `aud` check forgives it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "merge_slashes": False, "strict_slashes": False,
+                                   "redirect_defaults": False})
+
+
+class CdsFlask(Flask):
+    url_map_class = NoRedirectMap  # before Flask adds its first rule (/static)
 
 
 def load_clinical(settings: Settings) -> tuple[Any, Any]:
@@ -67,7 +85,7 @@ def create_app(
     pipeline_kwargs = {"clock": clock} if clock else {}
     pipeline = HookPipeline(settings, registry, knowledge, engine, store, **pipeline_kwargs)
 
-    app = Flask(__name__)
+    app = CdsFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)
     authenticator = build_authenticator(settings, store)
@@ -87,6 +105,7 @@ def create_app(
     register_authentication(app)
     register_metrics(app)  # after authentication: only authenticated bodies are read
     register_error_handlers(app)
+    register_security_headers(app)
     for blueprint in (discovery.bp, hooks.bp, health.bp, metrics_bp, reports.bp, preview.bp):
         app.register_blueprint(blueprint)
     return app

@@ -64,6 +64,9 @@ def _json_path(error: ValidationError) -> str:
 def _describe(error: ValidationError) -> str:
     # Describe the rule that failed without echoing the offending value (it may hold PHI).
     validator = error.validator
+    described = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if described and validator in ("pattern", "not", "minLength", "maxLength"):
+        return f"must be {described}"  # a grammar (a FHIR id) says more than its regex
     if validator == "required":
         missing = str(error.message).split("'")[1] if "'" in error.message else "a field"
         return f"is missing required field '{missing}'"

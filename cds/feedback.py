@@ -8,6 +8,9 @@ Integrity rules (docs/security.md):
   be a card issued a moment ago by another instance whose record is still on its way,
   and the report counts feedback only when it matches a card issued to the same
   client, so unverified feedback never moves anyone's rates;
+- accepted suggestions must be ones the card offered: about a card on record, an id it
+  did not carry is refused (400, nothing of the batch stored); about a card not yet on
+  record, the report keeps such an answer out of the rates (cds/report.py);
 - outcomeTimestamp must be a real instant, no later than now plus clock skew, not older
   than MAX_AGE, and not before the card was issued;
 - each client may store at most `feedback_quota_per_hour` entries an hour (429).
@@ -15,6 +18,7 @@ Integrity rules (docs/security.md):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,11 +104,22 @@ def _check_against_issued(entries: list[FeedbackEntry], issued: Mapping[str, dic
                 client.iss, client.tenant, entry.service_id):
             raise ClientError(403, f"{location} names a card this service did not issue to "
                                    "this client.", location=location)
+        offered = _suggestion_ids(card.get("suggestions"))
+        for position, suggestion in enumerate(entry.accepted_suggestions):
+            if suggestion not in offered:
+                location = f"$.feedback[{index}].acceptedSuggestions[{position}].id"
+                raise ClientError(400, f"{location} names a suggestion this card did not "
+                                       "offer.", location=location)
         issued_at = _as_utc(card["issued_at"])
         if entry.outcome_timestamp < issued_at - CLOCK_SKEW:
             location = f"$.feedback[{index}].outcomeTimestamp"
             raise ClientError(400, f"{location} is before the card was issued",
                               location=location)
+
+
+def _suggestion_ids(stored: str | None) -> set[str]:
+    """The uuids of the suggestions an issued card carried (stored as JSON)."""
+    return {s["uuid"] for s in json.loads(stored or "[]") if isinstance(s, dict) and s.get("uuid")}
 
 
 def _as_utc(moment: datetime) -> datetime:

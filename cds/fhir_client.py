@@ -97,6 +97,10 @@ class FhirClient:
         go to `sink` as they arrive; when the deadline cuts the paging short, the pages
         fetched so far are the result, marked truncated."""
         sink = sink or PagesSoFar()
+        if _has_dot_segment(relative_url):
+            # urljoin resolves them away: Patient/.. would become a GET of the base itself,
+            # which the allow-list check below could no longer tell from a real read.
+            raise FhirFetchError("not_allowed")
         url = urljoin(self.base_url, relative_url.lstrip("/"))
         if not self._permit.url_allowed(url):
             raise FhirFetchError("not_allowed")
@@ -203,6 +207,11 @@ def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
                   current.__context__]
         pending.extend(item for item in linked if isinstance(item, BaseException))
     return False
+
+
+def _has_dot_segment(relative_url: str) -> bool:
+    segments = urlsplit(relative_url).path.split("/")
+    return "." in segments or ".." in segments
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -11,7 +11,10 @@ Counting rules, chosen so the rates cannot exceed 100% and no client can move th
   issued on the card; override reasons by the code the card offered, with the display
   text of the card we issued, whatever text the client sent back; a code the card did
   not offer is counted as "a reason the card did not offer";
-- feedback matching no card issued in the window to its sender is `unmatched_feedback`.
+- feedback matching no card issued in the window to its sender is `unmatched_feedback`,
+  and so is a card's latest answer when it accepts a suggestion the card did not offer
+  (feedback stored before its card was on record; cds/feedback.py refuses it after):
+  that card then counts as shown without feedback.
 Everything is selected in SQL (cds/storage.py): the report reads one row per answered
 card in the window.
 """
@@ -30,7 +33,6 @@ from cds.storage import Store
 
 NO_REASON = "no reason given"
 NOT_OFFERED = "a reason the card did not offer"
-UNKNOWN_SUGGESTION = "a suggestion the card did not offer"
 
 
 @dataclass
@@ -78,15 +80,20 @@ def parse_since(text: str) -> datetime:
 def build_report(store: Store, since: datetime | None = None) -> FeedbackReport:
     kinds = {kind: KindReport(kind, shown=count)
              for kind, count in store.shown_by_kind(since).items()}
+    unmatched = store.unmatched_feedback_count(since)
     for row in store.latest_feedback_per_card(since):
         report = kinds.setdefault(row["kind"], KindReport(row["kind"]))
         if row["outcome"] == "accepted":
-            report.accepted += 1
             # Group by the suggestion's stable name; labels vary with dose and duration.
             labels = {s["uuid"]: s.get("kind") or s["label"]
                       for s in json.loads(row["suggestions"] or "[]")}
-            for suggestion in json.loads(row["accepted_suggestions"] or "[]"):
-                report.accepted_by_suggestion[labels.get(suggestion, UNKNOWN_SUGGESTION)] += 1
+            accepted = json.loads(row["accepted_suggestions"] or "[]")
+            if not accepted or any(suggestion not in labels for suggestion in accepted):
+                unmatched += 1  # not an answer to the card as issued
+                continue
+            report.accepted += 1
+            for suggestion in accepted:
+                report.accepted_by_suggestion[labels[suggestion]] += 1
         elif row["outcome"] == "overridden":
             report.overridden += 1
             report.overridden_by_reason[_reason_text(row)] += 1
@@ -95,7 +102,7 @@ def build_report(store: Store, since: datetime | None = None) -> FeedbackReport:
         since=since,
         generated_at=datetime.now(UTC),
         kinds=sorted(kinds.values(), key=lambda k: k.kind),
-        unmatched_feedback=store.unmatched_feedback_count(since),
+        unmatched_feedback=unmatched,
     )
 
 

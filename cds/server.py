@@ -113,5 +113,11 @@ def run_server(
             # gunicorn 25.1+ opens a control socket at one fixed path per user: every
             # instance would fight over it, and it can resize or stop the server.
             "control_socket_disable": True,
+            # gunicorn takes SCRIPT_NAME (and PATH_INFO) from request headers when the peer
+            # is in forwarded_allow_ips, loopback by default: any local client could then
+            # move the path the app routes on, or get a 500 "Configuration problem" by
+            # naming a SCRIPT_NAME the path does not start with. No proxy of ours sets
+            # them (a path prefix belongs in CDS_PUBLIC_BASE_URL), so none is trusted.
+            "forwarder_headers": "",
         }
     ).run()

@@ -346,12 +346,12 @@ class Store:
 
     def issued_cards_by_uuid(self, card_uuids: set[str]) -> dict[str, dict]:
         """The issued cards among these uuids: who received each, through which service,
-        when. Feedback is checked against them (cds/feedback.py)."""
+        when, with which suggestions. Feedback is checked against them (cds/feedback.py)."""
         if not card_uuids:
             return {}
         columns = (issued_cards.c.card_uuid, issued_cards.c.service_id,
                    issued_cards.c.client_iss, issued_cards.c.client_tenant,
-                   issued_cards.c.issued_at)
+                   issued_cards.c.issued_at, issued_cards.c.suggestions)
         query = select(*columns).where(issued_cards.c.card_uuid.in_(sorted(card_uuids)))
         try:
             with self.engine.connect() as conn:

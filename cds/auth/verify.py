@@ -146,15 +146,25 @@ class Authenticator:
             raise AuthError(f"JWK Set unavailable: {url}") from None
 
     def _check_audience(self, aud: Any, called_url: str) -> None:
+        """`aud` is the endpoint called (CDS Hooks 2.0): a string, or an array (RFC 7519
+        4.1.3) whose every entry names that endpoint, on any of our public base URLs.
+        RFC 7519 only asks that we find ourselves in an array; an entry naming anyone
+        else is refused too, so that another audience of the same token (another
+        service, or our discovery endpoint) cannot replay it here."""
         candidates = [aud] if isinstance(aud, str) else aud
-        if not isinstance(candidates, list) or not all(isinstance(a, str) for a in candidates):
-            raise AuthError("aud must be a string or a list of strings")
+        if (not isinstance(candidates, list) or not candidates
+                or not all(isinstance(a, str) for a in candidates)):
+            raise AuthError("aud must be a string or a non-empty list of strings")
         expected = {normalise_url(url) for url in self.expected_audiences(called_url)}
         if not expected:
             raise AuthError("no public base URL is configured to check aud against")
-        if expected.isdisjoint(normalise_url(a) for a in candidates):
-            path = _loggable(urlsplit(called_url).path)
+        named = {normalise_url(a) for a in candidates}
+        path = _loggable(urlsplit(called_url).path)
+        if expected.isdisjoint(named):
             raise AuthError(f"aud does not name a public URL of this service for path {path}")
+        if not named <= expected:
+            raise AuthError(f"aud also names {len(named - expected)} other audience(s) "
+                            f"besides this service's URL for path {path}")
 
     def expected_audiences(self, called_url: str) -> list[str]:
         """The URLs a client may have called: each configured public base URL plus the

@@ -11,6 +11,7 @@ import pytest
 
 from cds.app import create_app
 from cds.config import Settings
+from cds.storage import IssuedCard
 from tests.support.clients import PUBLIC_BASE, ClientKeys, write_trust_file
 from tests.support.openapi import check_response
 from tests.support.requests import stop_order_request
@@ -124,3 +125,60 @@ def test_quota_holds_with_authentication_off(make_app):
     body = {"feedback": [overridden(f"c-{i}") for i in range(5)]}
     assert client.post(FEEDBACK, json=body).status_code == 200
     assert client.post(FEEDBACK, json={"feedback": [overridden("one-more")]}).status_code == 429
+
+
+def accepted(card_uuid: str, *suggestion_ids: str) -> dict:
+    return {"card": card_uuid, "outcome": "accepted",
+            "acceptedSuggestions": [{"id": s} for s in suggestion_ids],
+            "outcomeTimestamp": datetime.now(UTC).isoformat()}
+
+
+def test_accepting_a_suggestion_the_card_did_not_offer_is_refused(app):
+    """Issue 27.3: an id the card never carried was stored as an acceptance, and the
+    report counted the card as accepted."""
+    card = issue_card(app, OTHER_EHR)
+    offered = [s["uuid"] for s in card["suggestions"]]
+    assert offered  # the stop-order card offers a taper
+    for ids in (["made-up-suggestion"], [offered[0], "made-up-suggestion"], [card["uuid"]]):
+        response = send(app, OTHER_EHR, [accepted(card["uuid"], *ids)])
+        assert response.status_code == 400
+        location = f"$.feedback[0].acceptedSuggestions[{len(ids) - 1}].id"
+        assert response.get_json()["issue"][0]["expression"] == [location]
+        assert "made-up" not in response.get_data(as_text=True)
+    assert app.extensions["cds"].store.feedback_rows() == []
+    assert sum(k["accepted"] for k in report(app)["kinds"]) == 0
+    # The suggestion the card did offer is an acceptance, counted.
+    assert send(app, OTHER_EHR, [accepted(card["uuid"], offered[0])]).status_code == 200
+    assert sum(k["accepted"] for k in report(app)["kinds"]) == 1
+
+
+def test_a_batch_with_one_unoffered_suggestion_is_refused_whole(app):
+    card = issue_card(app, OTHER_EHR)
+    good = accepted(card["uuid"], card["suggestions"][0]["uuid"])
+    other = issue_card(app, OTHER_EHR)
+    response = send(app, OTHER_EHR, [good, accepted(other["uuid"], "made-up-suggestion")])
+    assert response.status_code == 400
+    assert app.extensions["cds"].store.feedback_rows() == []
+
+
+def test_a_foreign_card_is_a_403_before_its_suggestions_are_looked_at(app):
+    """Another client learns nothing about what someone else's card offered."""
+    card = issue_card(app, HOSPITAL_A, "hospital-a")
+    response = send(app, OTHER_EHR, [accepted(card["uuid"], "made-up-suggestion")])
+    assert response.status_code == 403
+
+
+def test_an_unoffered_suggestion_stored_before_its_card_is_kept_out_of_the_rates(app):
+    """Feedback about a card not yet on record (issued a moment ago by another instance)
+    is stored unverified; once the card is on record, an acceptance of a suggestion it
+    did not offer still never counts."""
+    store = app.extensions["cds"].store
+    receipt = send(app, OTHER_EHR, [accepted("card-on-its-way", "made-up-suggestion")])
+    assert receipt.get_json()["unverified"] == 1
+    store.record_cards([IssuedCard(
+        "card-on-its-way", "baclofen-order-sign", "order-sign", "supervised-taper", "warning",
+        (("s-taper", "Order a taper", "replace-with-taper"),), client_iss=OTHER_EHR.iss)])
+    (taper,) = report(app)["kinds"]
+    assert (taper["shown"], taper["accepted"], taper["overridden"]) == (1, 0, 0)
+    assert taper["acceptedBySuggestion"] == {}
+    assert report(app)["unmatchedFeedback"] == 1

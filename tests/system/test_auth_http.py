@@ -100,6 +100,9 @@ def attacks(keys, url: str, discovery_url: str) -> dict[str, str]:
         "audience is discovery": sign(es, "ES384", "ec-1", claims_for(discovery_url)),
         "audience elsewhere": sign(es, "ES384", "ec-1",
                                    claims_for("https://evil.example/cds-services/x")),
+        # Any other audience of the token could replay it here (issue 27.5).
+        "audience array naming another service too": sign(
+            es, "ES384", "ec-1", claims_for([url, "https://other-cds.example/cds-services/x"])),
         "untrusted issuer": sign(es, "ES384", "ec-1", claims_for(url, iss="https://evil.example")),
         "missing iss": sign(es, "ES384", "ec-1", claims_for(url, iss=None)),
         "missing aud": sign(es, "ES384", "ec-1", {k: v for k, v in claims_for(url).items()
@@ -118,8 +121,9 @@ def attacks(keys, url: str, discovery_url: str) -> dict[str, str]:
 @pytest.mark.parametrize("name", [
     "alg none", "HS256 with the public key", "wrong key", "unknown kid", "jku not allow-listed",
     "expired", "issued in the future", "audience is discovery", "audience elsewhere",
-    "untrusted issuer", "missing iss", "missing aud", "missing exp", "missing iat",
-    "missing jti", "missing kid", "tampered payload", "not a JWT",
+    "audience array naming another service too", "untrusted issuer", "missing iss",
+    "missing aud", "missing exp", "missing iat", "missing jti", "missing kid",
+    "tampered payload", "not a JWT",
 ])
 def test_attack_is_rejected_over_http(server, keys, name):
     url = server.base_url + "/cds-services/baclofen-patient-view"
@@ -131,10 +135,11 @@ def test_attack_is_rejected_over_http(server, keys, name):
     assert response.json()["issue"][0]["diagnostics"] == "Authentication required."
 
 
-@pytest.mark.parametrize("alg,kid", [("ES384", "ec-1"), ("RS384", "rsa-1")])
-def test_good_tokens_are_accepted_over_http(server, keys, alg, kid):
+@pytest.mark.parametrize("alg,kid,as_array", [("ES384", "ec-1", False), ("RS384", "rsa-1", False),
+                                              ("ES384", "ec-1", True)])
+def test_good_tokens_are_accepted_over_http(server, keys, alg, kid, as_array):
     url = server.base_url + "/cds-services/baclofen-patient-view"
-    token = sign(keys[alg], alg, kid, claims_for(url))
+    token = sign(keys[alg], alg, kid, claims_for([url] if as_array else url))
     response = requests.post(url, json=hook_request("patient-view"),
                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200

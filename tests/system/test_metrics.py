@@ -88,7 +88,7 @@ def test_feedback_counted_by_outcome_and_known_reason_code(client):
     for _ in range(2):
         client.post(ORDER + "/feedback", json={"feedback": [{
             "card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": entry_time,
-            "acceptedSuggestions": [{"id": "some-suggestion"}]}]})
+            "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}]}]})
     after = scrape(client)
 
     def delta(**labels):

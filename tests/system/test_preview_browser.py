@@ -200,3 +200,19 @@ def test_the_readme_screenshot_command_captures_filled_lists(server, tmp_path):
                           for w in command], capture_output=True, text=True, timeout=120,
                          check=True).stdout
     assert 'value="01-oral-stop-long-term"' in dom and 'value="baclofen-order-sign"' in dom
+
+
+@pytest.mark.parametrize("path", ["/", "/static/preview.html"])
+def test_no_other_page_can_frame_the_preview(browser, server, path):
+    """Issue 27.4: `/static/preview.html` is the same page as `/`, and went out without its
+    CSP (frame-ancestors) and nosniff; Chromium framed it from any origin."""
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        with page.expect_event("framenavigated",
+                               predicate=lambda frame: frame != page.main_frame) as framed:
+            page.set_content(f'<iframe src="{server.base_url}{path}"></iframe>')
+        # Chromium puts its error page in a frame it refused to load.
+        assert framed.value.url.startswith("chrome-error://"), framed.value.url
+    finally:
+        context.close()

@@ -6,8 +6,10 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -445,3 +447,55 @@ def test_any_of_several_public_base_urls_is_an_accepted_audience(
         assert both.authenticate(f"Bearer {token}", "http://10.0.0.5:8080" + path).iss == ISS
     token = sign(ec_key, "ES384", claims_at(now, aud="http://10.0.0.5:8080" + path))
     assert "aud" in rejected(both, token, url="http://10.0.0.5:8080" + path)
+
+
+# --- issue 27.5: aud as an array -------------------------------------------------------
+
+AUTH_DOC = Path(__file__).resolve().parents[2] / "docs" / "authentication.md"
+DOC_CALLED_URL = "https://cds.example.org/cds-services/baclofen-order-sign"
+DOC_ROW = re.compile(r"^\| `(?P<aud>[\[\"].*)` \| (?P<verdict>yes|no) \|$")
+
+
+def aud_examples_in_the_doc() -> list[tuple[Any, bool]]:
+    rows = [DOC_ROW.match(line) for line in AUTH_DOC.read_text().splitlines()]
+    return [(json.loads(m["aud"]), m["verdict"] == "yes") for m in rows if m]
+
+
+def test_the_aud_table_of_the_authentication_doc_is_what_the_code_does(
+        authenticator, ec_key, now):
+    """docs/authentication.md said aud "must equal" the URL called while an array
+    holding it passed. Each row of the doc's table is run through the verifier."""
+    examples = aud_examples_in_the_doc()
+    assert any(isinstance(aud, list) for aud, _ in examples), "the doc shows arrays"
+    assert {accepted for _, accepted in examples} == {True, False}
+    assert BASE == "https://cds.example.org"  # the doc's CDS_PUBLIC_BASE_URL
+    for aud, accepted in examples:
+        token = f"Bearer {sign(ec_key, 'ES384', claims_at(now, aud=aud))}"
+        if accepted:
+            assert authenticator.authenticate(token, DOC_CALLED_URL).iss == ISS, aud
+        else:
+            with pytest.raises(AuthError, match="aud"):
+                authenticator.authenticate(token, DOC_CALLED_URL)
+
+
+@pytest.mark.parametrize("other", [
+    "https://other-cds.example.net/cds-services/drug-interactions",  # another service
+    DISCOVERY_URL,  # discovery and this service in one token
+    "not-a-url",
+])
+def test_an_aud_array_naming_another_audience_too_is_refused(authenticator, ec_key, now,
+                                                             other):
+    """A token minted for several audiences could be replayed here by any of them."""
+    for aud in ([SERVICE_URL, other], [other, SERVICE_URL]):
+        reason = rejected(authenticator, sign(ec_key, "ES384", claims_at(now, aud=aud)))
+        assert "other audience" in reason
+
+
+def test_an_aud_array_may_name_this_endpoint_under_each_public_base_url(
+        rsa_key, ec_key, replay_store, now):
+    trust = parse_trust_config(trust_document(rsa_key, ec_key))
+    aliases = ("https://cds.example.org", "https://cds.hospital.example")
+    both = Authenticator(trust, replay_store, aliases, clock=lambda: now)
+    path = "/cds-services/baclofen-discontinuation"
+    token = sign(ec_key, "ES384", claims_at(now, aud=[base + path for base in aliases]))
+    assert both.authenticate(f"Bearer {token}", SERVICE_URL).iss == ISS
