@@ -28,7 +28,10 @@ PATH_NAME = "product name"
 PATH_TEXT = "the word baclofen"
 _CONCENTRATION = re.compile(
     r"(\d+(?:[.,]\d+)?)\s*(mg|mcg|micrograms?|ug|µg)\s*(?:/|per|in)\s*(\d+(?:\.\d+)?)?\s*(ml|millilit)")
-_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b")
+# A strength, or a list of them sharing one unit ("5, 10, 15 or 20 mg"); not a rate (mg/day).
+_NUMBER = r"\d+(?:\.\d+)?"
+_STRENGTHS = re.compile(
+    rf"{_NUMBER}(?:\s*(?:,|/|&|\band\b|\bor\b)\s*{_NUMBER})*\s*mg\b(?!\s*/\s*(?:d|day|kg|24))")
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,7 @@ class Recogniser:
             mg = amount if conc.group(2) == "mg" else amount / 1000
             concentration = mg / per_ml if per_ml else None
         elif form in ("tablet", "granules"):
-            single = _STRENGTH.search(text)
-            strength = float(single.group(1)) if single else None
+            strength = _single_strength(text)
         return Product(name=name, form=form, strength_mg=strength,
                        concentration_mg_per_ml=concentration)
 
@@ -230,6 +232,15 @@ class Recogniser:
                    for c in codings):
                 return "oral"
         return None
+
+
+def _single_strength(text: str) -> float | None:
+    """The one strength a text names. A text naming several ("whole tablets of 5, 10, 15,
+    20 mg", "10 mg and 20 mg tablets", a text and a display that disagree) names no single
+    strength: a count of its tablets is no dose in mg."""
+    found = {float(n) for match in _STRENGTHS.finditer(text)
+             for n in re.findall(_NUMBER, match.group(0))}
+    return found.pop() if len(found) == 1 else None
 
 
 def _product(entry: ProductEntry) -> Product:
