@@ -1,9 +1,9 @@
 """A CDS client applying the taper card's suggestions to its draft orders.
 
 Each taper fixture goes through the HTTP endpoint; the test then behaves like an EHR:
-it takes the request's draftOrders, applies the chosen suggestion's actions as one
-transaction (an update replaces the draft it names) and checks what the clinician would
-sign.
+it takes the request's draftOrders, applies the chosen suggestion with
+cds.suggestion_clients (the one code path the preview page and tools/sandbox-e2e use too)
+and checks what the clinician would sign.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from cds.fixtures import list_fixtures, load_fixture
+from cds.suggestion_clients import apply_suggestion
 
 NOW = datetime.now(UTC)  # fixtures are relative to now: they must pass on any day
 TAPER_FIXTURES = [p for p in list_fixtures() if p.stem.startswith("taper-")]
@@ -31,32 +32,6 @@ def _taper_card(client, request: dict) -> dict:
 
 def _draft_resources(request: dict) -> list[dict]:
     return [copy.deepcopy(e["resource"]) for e in request["context"]["draftOrders"]["entry"]]
-
-
-def _single(resources: list[dict], kind: str, rid: str, action: dict) -> dict:
-    matching = [r for r in resources if r["resourceType"] == kind and r.get("id") == rid]
-    assert len(matching) == 1, f"{action['type']} names no single draft: {kind}/{rid}"
-    return matching[0]
-
-
-def apply_suggestion(drafts: list[dict], suggestion: dict) -> list[dict]:
-    """Apply all actions or none (CDS Hooks: a suggestion's actions go together): an update
-    replaces the draft with the same type and id, in its place."""
-    result = list(drafts)
-    ordered = sorted(suggestion["actions"], key=lambda a: a["type"] != "delete")
-    for action in ordered:
-        if action["type"] == "delete":
-            kind, _, rid = action["resourceId"].partition("/")
-            result.remove(_single(result, kind, rid, action))
-        elif action["type"] == "update":
-            resource = action["resource"]
-            old = _single(result, resource["resourceType"], resource["id"], action)
-            result[result.index(old)] = copy.deepcopy(resource)
-        elif action["type"] == "create":
-            result.append(copy.deepcopy(action["resource"]))
-        else:
-            pytest.fail(f"unexpected action type {action['type']}")
-    return result
 
 
 def _mg_per_administration(dosage: dict, concentration: float | None) -> float:
