@@ -21,6 +21,7 @@ from cds.facts.units import number
 from cds.knowledge import Knowledge
 from cds.knowledge.model import ProductEntry, concept_text
 from cds.product import Product
+from cds.suggested_orders import SuggestedKind, medication_only
 
 PATH_PRODUCT_CODE = "product code"
 PATH_INGREDIENT_CODE = "ingredient code"
@@ -40,6 +41,9 @@ class Recognition:
     path: str  # how baclofen was recognised (one of the PATH_ names, "via Medication")
     route_evidence: str  # what set the route ("product code", "coded route", "text", ...)
     weak: bool  # the route rests on words or context only
+    # The suggestion of this service ("taper", "keep") whose medication alone this order
+    # carries: a client applied our medication to its own draft (cds.suggested_orders).
+    medication_of_suggestion: SuggestedKind | None = None
 
 
 class MedicationIndex:
@@ -126,7 +130,12 @@ class Recogniser:
         if found is None:
             return None
         product, path = found
-        return self._with_route(product, path + via, holder, medication, pump_on_record)
+        recognition = self._with_route(product, path + via, holder, medication, pump_on_record)
+        if holder.get("resourceType") == "MedicationRequest":
+            suggested = medication_only(holder)
+            if suggested is not None:
+                recognition = replace(recognition, medication_of_suggestion=suggested)
+        return recognition
 
     def _from_concept(self, concept: Mapping) -> tuple[Product, str] | None:
         codings = [c for c in concept.get("coding") or [] if isinstance(c, Mapping)]

@@ -179,7 +179,12 @@ def build_timeline(route: str, orders: list[Order], administrations: list[Admini
     timeline = Timeline(route, now, segments, given)
     gap = timedelta(hours=knowledge.threshold("replacement_gap_hours"))
     _resolve_successors(timeline, set(knowledge.order_categories["inpatient"]), gap)
-    _apply_drafts(timeline, [o for o in mine if o.is_draft and not o.dose.single_dose], now, gap)
+    # A draft carrying only the medication of this service's own suggestion is that
+    # suggestion (the taper from the current dose, or the current order continued): it
+    # changes nothing when signed (cds.suggested_orders).
+    drafts = [o for o in mine if o.is_draft and not o.dose.single_dose
+              and o.medication_of_suggestion is None]
+    _apply_drafts(timeline, drafts, now, gap)
     timeline.prn = _prn_use(timeline, knowledge)
     return timeline
 
