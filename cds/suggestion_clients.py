@@ -27,6 +27,10 @@ Client = Literal["full", "sandbox"]
 CLIENTS: tuple[Client, ...] = ("full", "sandbox")
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 # What createFhirResource sends only once a medication is chosen (the rest stays).
+# Far above any real suggestion or order basket; bounds the work a hostile body can ask for
+# (each action looks its draft up among all of them).
+MAX_ACTIONS = 50
+MAX_DRAFTS = 500
 _SANDBOX_MEDICATION_FIELDS = ("medicationCodeableConcept", "dosageInstruction",
                               "dispenseRequest", "intent", "category")
 
@@ -43,6 +47,8 @@ def apply_suggestion(drafts: list[dict], suggestion: dict, client: Client = "ful
         raise SuggestionError("the suggestion has no list of actions")
     if not all(isinstance(d, dict) for d in drafts):
         raise SuggestionError("every draft order must be a JSON object")
+    if len(actions) > MAX_ACTIONS or len(drafts) > MAX_DRAFTS:
+        raise SuggestionError(f"at most {MAX_ACTIONS} actions and {MAX_DRAFTS} draft orders")
     if client == "full":
         return _apply_all(drafts, actions)
     if client == "sandbox":

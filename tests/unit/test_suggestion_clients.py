@@ -47,7 +47,7 @@ def test_a_full_client_applies_every_action_in_place() -> None:
                                                "id": "missing"}}),
     suggestion({"type": "delete", "resourceId": "MedicationRequest/missing"}),
     suggestion({"type": "replace"}), suggestion({"type": "create"}), {"actions": "x"},
-    {"label": "no actions"},
+    {"label": "no actions"}, suggestion(*[DELETE] * 51),
 ])
 def test_a_full_client_refuses_what_it_cannot_apply(bad: dict) -> None:
     with pytest.raises(SuggestionError):
