@@ -11,6 +11,7 @@ an abrupt order, a marked medication with a dose of its own are judged like any 
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -164,3 +165,20 @@ def test_a_marked_medication_on_a_stopped_order_is_a_stop(client):
 
 def _kinds(card_list: list[dict]) -> list[str]:
     return [c["extension"][EXTENSION_KEY]["kind"] for c in card_list]
+
+
+CAPTURED = FIXTURE_DIR.parent / "tools" / "sandbox-e2e" / "captured"
+
+
+@pytest.mark.parametrize("name", ["order-sign-after-accepting-cut",
+                                  "order-sign-after-accepting-stop",
+                                  "order-sign-after-accepting-keep-cut",
+                                  "order-sign-after-accepting-keep-stop"])
+def test_the_real_sandboxs_next_order_sign_after_accepting_gets_no_card(client, name):
+    """Requests a real Sandbox build sent after a clinician accepted this service's
+    suggestion (captured by tools/sandbox-e2e): its pill count, frequency and End Date
+    are the draft's own, its medication ours. Any day: the draft changes nothing."""
+    body = json.loads((CAPTURED / f"{name}.json").read_text())["body"]
+    body.pop("fhirServer", None)  # the capture's placeholder, never reachable
+    assert medication_only(draft(body)) in ("taper", "keep")
+    assert cards(client, body) == []

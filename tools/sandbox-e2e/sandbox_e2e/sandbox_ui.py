@@ -47,6 +47,9 @@ class SandboxPage:
         scrolled in pieces, with the Sandbox's sticky header caught in the middle."""
         path = self.shots / f"{name}.png"
         view = self.page.locator("h1").first.locator("xpath=..")
+        # Back to the top of every scrolled container (clicking a suggestion scrolls).
+        view.evaluate("el => { for (let n = el; n; n = n.parentElement) n.scrollTop = 0;"
+                      " window.scrollTo(0, 0); }")
         size = self.page.viewport_size
         box = view.bounding_box()
         if box and size and box["y"] + box["height"] > size["height"]:
@@ -88,7 +91,8 @@ class SandboxPage:
         amount.press("Tab")
         self.page.locator("#dosage-frequency").click()
         self.page.get_by_role("option", name=FREQUENCIES[times_a_day], exact=True).click()
-        self.page.get_by_role("listbox").wait_for(state="detached")  # menu faded out
+        # The menu (an MUI Popover) is removed once its fade-out is over.
+        self.page.locator(".MuiPopover-root").first.wait_for(state="detached")
 
     def set_end_date_today(self) -> None:
         """Pick today in the End Date calendar. (Typing the date instead makes the Sandbox
