@@ -59,6 +59,12 @@ class Order:
         return self.recognition.product.route
 
     @property
+    def medication_of_suggestion(self) -> str | None:
+        """"taper" or "keep": a draft that carries only the medication of this service's
+        suggestion, read as that suggestion (cds.suggested_orders)."""
+        return self.recognition.medication_of_suggestion
+
+    @property
     def is_stop_marker(self) -> bool:
         """A draft (or record) that stops what it names."""
         return self.status in ("stopped", "cancelled", "completed") or self.do_not_perform

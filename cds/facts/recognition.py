@@ -21,6 +21,7 @@ from cds.facts.units import number
 from cds.knowledge import Knowledge
 from cds.knowledge.model import ProductEntry, concept_text
 from cds.product import Product
+from cds.suggested_orders import SuggestedKind, medication_only
 
 PATH_PRODUCT_CODE = "product code"
 PATH_INGREDIENT_CODE = "ingredient code"
@@ -28,7 +29,10 @@ PATH_NAME = "product name"
 PATH_TEXT = "the word baclofen"
 _CONCENTRATION = re.compile(
     r"(\d+(?:[.,]\d+)?)\s*(mg|mcg|micrograms?|ug|µg)\s*(?:/|per|in)\s*(\d+(?:\.\d+)?)?\s*(ml|millilit)")
-_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b")
+# A strength, or a list of them sharing one unit ("5, 10, 15 or 20 mg"); not a rate (mg/day).
+_NUMBER = r"\d+(?:\.\d+)?"
+_STRENGTHS = re.compile(
+    rf"{_NUMBER}(?:\s*(?:,|/|&|\band\b|\bor\b)\s*{_NUMBER})*\s*mg\b(?!\s*/\s*(?:d|day|kg|24))")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class Recognition:
     path: str  # how baclofen was recognised (one of the PATH_ names, "via Medication")
     route_evidence: str  # what set the route ("product code", "coded route", "text", ...)
     weak: bool  # the route rests on words or context only
+    # The suggestion of this service ("taper", "keep") whose medication alone this order
+    # carries: a client applied our medication to its own draft (cds.suggested_orders).
+    medication_of_suggestion: SuggestedKind | None = None
 
 
 class MedicationIndex:
@@ -123,7 +130,12 @@ class Recogniser:
         if found is None:
             return None
         product, path = found
-        return self._with_route(product, path + via, holder, medication, pump_on_record)
+        recognition = self._with_route(product, path + via, holder, medication, pump_on_record)
+        if holder.get("resourceType") == "MedicationRequest":
+            suggested = medication_only(holder)
+            if suggested is not None:
+                recognition = replace(recognition, medication_of_suggestion=suggested)
+        return recognition
 
     def _from_concept(self, concept: Mapping) -> tuple[Product, str] | None:
         codings = [c for c in concept.get("coding") or [] if isinstance(c, Mapping)]
@@ -169,8 +181,7 @@ class Recogniser:
             mg = amount if conc.group(2) == "mg" else amount / 1000
             concentration = mg / per_ml if per_ml else None
         elif form in ("tablet", "granules"):
-            single = _STRENGTH.search(text)
-            strength = float(single.group(1)) if single else None
+            strength = _single_strength(text)
         return Product(name=name, form=form, strength_mg=strength,
                        concentration_mg_per_ml=concentration)
 
@@ -235,6 +246,15 @@ class Recogniser:
                    for c in codings):
                 return "oral"
         return None
+
+
+def _single_strength(text: str) -> float | None:
+    """The one strength a text names. A text naming several ("whole tablets of 5, 10, 15,
+    20 mg", "10 mg and 20 mg tablets", a text and a display that disagree) names no single
+    strength: a count of its tablets is no dose in mg."""
+    found = {float(n) for match in _STRENGTHS.finditer(text)
+             for n in re.findall(_NUMBER, match.group(0))}
+    return found.pop() if len(found) == 1 else None
 
 
 def _product(entry: ProductEntry) -> Product:

@@ -193,7 +193,11 @@ def build_timeline(route: str, orders: list[Order], administrations: list[Admini
     timeline = Timeline(route, now, segments, given)
     gap = timedelta(hours=knowledge.threshold("replacement_gap_hours"))
     inpatient = set(knowledge.order_categories["inpatient"])
-    drafts = [o for o in mine if o.is_draft and not o.dose.single_dose]
+    # A draft carrying only the medication of this service's own suggestion is that
+    # suggestion (the taper from the current dose, or the current order continued): it
+    # changes nothing when signed (cds.suggested_orders).
+    drafts = [o for o in mine if o.is_draft and not o.dose.single_dose
+              and o.medication_of_suggestion is None]
     _record_what_drafts_stop(timeline, drafts, now, inpatient)
     _resolve_successors(timeline, inpatient, gap)
     _apply_drafts(timeline, drafts, now, gap)

@@ -9,7 +9,7 @@ const INDICATORS = {
   critical: { label: "Critical", icon: "!!" },
 };
 
-const state = { services: [], fixtures: [] };
+const state = { services: [], fixtures: [], lastRequest: null };
 
 // ---------- markdown (CommonMark subset + GFM tables) ----------
 
@@ -314,7 +314,9 @@ function renderCard(card, index, serviceId) {
           card: card.uuid, outcome: "accepted",
           acceptedSuggestions: [{ id: suggestion.uuid }],
         }, status);
-        if (ok) finish(`Accepted "${suggestion.label}"; feedback recorded.`);
+        if (!ok) return;
+        const applied = await applySuggestion(suggestion);
+        finish(`Accepted "${suggestion.label}"; feedback recorded.${applied}`);
       });
       controls.push(button);
       row.append(button);
@@ -382,6 +384,28 @@ async function sendFeedback(serviceId, entry, status) {
   }
 }
 
+// What the chosen kind of client does with an accepted suggestion, done by the service
+// (POST /preview/apply, the same code as its tests): the request's draft orders become
+// what that client would sign, ready to be sent again.
+async function applySuggestion(suggestion) {
+  const request = state.lastRequest;
+  if (!request || !request.context || !request.context.draftOrders) return "";
+  const client = document.getElementById("apply-as").value;
+  try {
+    const result = await callJson("/preview/apply", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ request, suggestion, client }),
+    });
+    if (!result.ok) return ` It was not applied to the request: ${problemText(result)}.`;
+    const next = { ...result.body.request, hookInstance: newUuid() };
+    document.getElementById("request-json").value = pretty(next);
+    return " Applied to the draft orders of the request: send it again to see the answer.";
+  } catch (error) {
+    return ` It could not be applied to the request: ${error.message}.`;
+  }
+}
+
 // ---------- sending a request ----------
 
 async function sendRequest(event) {
@@ -397,6 +421,7 @@ async function sendRequest(event) {
     return;
   }
   if (!serviceId) { setStatus("Choose a CDS service first."); return; }
+  state.lastRequest = request;
   document.getElementById("raw-request").textContent = pretty(request);
   document.getElementById("raw-response").textContent = "(waiting)";
   setStatus("Sending...");

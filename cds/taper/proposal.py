@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cds.cards.text import Markdown, fill
 from cds.facts.orders import Order
 from cds.product import Product
+from cds.suggested_orders import RXNORM, marked_concept
 from cds.taper.fhir import taper_medication_request
 from cds.taper.planner import MAX_ADMINISTRATIONS_PER_DAY, IntrathecalNoOralPlan, plan_taper
 from cds.taper.products import delivery_for, find_product, format_number
@@ -89,7 +90,8 @@ def taper_proposal(finding: Finding, knowledge: Knowledge) -> TaperProposal:
         route=_tube_route(subject, knowledge) if via_tube else params.oral_route)
     texts = finding.kind.texts["taper_plan"]["suggestions"]
     is_cut = plan.kind == "cut"
-    suggestions = build_taper_suggestions(plan, request, draft_ref, is_cut, texts)
+    suggestions = build_taper_suggestions(plan, request, draft_ref, is_cut, texts,
+                                          _current(subject, draft), params.ingredient_coding)
     return TaperProposal(plan=plan, suggestions=suggestions, via_tube=via_tube)
 
 
@@ -155,17 +157,24 @@ def _whole_frequency(per_day: float | None) -> int | None:
 def _medication(plan: TaperPlan, product: Product, draft: Order, params: Any, via_tube: bool
                 ) -> dict[str, Any]:
     """What the taper orders: tablets at ingredient level (the dose in mg, one order cannot
-    name one product per strength); a liquid by its own code (one concentration)."""
-    if plan.delivery.kind in ("liquid",) and product.rxcui:
-        concept = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                               "code": product.rxcui, "display": product.name}],
-                   "text": product.name}
-        return {"medicationCodeableConcept": concept}
+    name one product per strength); a liquid by its own code (one concentration). RxNorm
+    coded first, the text marked as this service's taper (cds.suggested_orders)."""
+    ingredient = [dict(c) for c in params.ingredient_coding]
     if plan.delivery.kind == "liquid":
-        return {"medicationCodeableConcept": {"text": product.name}}
-    return {"medicationCodeableConcept": {
-        "coding": [dict(c) for c in params.ingredient_coding],
-        "text": f"baclofen oral {plan.delivery.kind} ({plan.delivery.description})"}}
+        codings = [{"system": RXNORM, "code": product.rxcui, "display": product.name}] \
+            if product.rxcui else ingredient
+        concept = {"coding": codings, "text": product.name}
+    else:
+        concept = {"coding": ingredient,
+                   "text": f"baclofen oral {plan.delivery.kind} ({plan.delivery.description})"}
+    return {"medicationCodeableConcept": marked_concept(concept, "taper")}
+
+
+def _current(subject: Any, draft: Order) -> tuple[dict, dict] | None:
+    """(the recorded order the draft replaces, the draft), for "keep the current dose"."""
+    ref = _replaced(subject, draft)
+    recorded = next((o for o in subject.course if o.ref == ref and not o.is_draft), None)
+    return (recorded.resource, draft.resource) if recorded is not None else None
 
 
 def _replaced(subject: Any, draft: Order) -> str | None:

@@ -3,16 +3,22 @@
 The card offers at most one of (selectionBehavior "at-most-one"):
 - "Replace the stop with a supervised taper" (recommended): one `update` action that turns
   the draft stop or cut order into the taper MedicationRequest (same resource id).
-- "Keep the current dose": delete the draft stop/cut order only.
+- "Keep the current dose": one `update` that turns the draft back into the current order
+  (its medication and dosage as recorded), so the clinician is left with a signable order
+  equal to the current one; a `delete` of the draft only when the current order is not
+  in the request to copy.
 Their wording is card text, so it lives in rules/cards.yaml (supervised-taper.taper_plan).
 
 Why one `update` and not `delete` + `create`: real clients apply suggestions differently.
-The CDS Hooks Sandbox applies only the first action of a suggestion (a `delete` first
-leaves its draft empty: the order is lost); a client that applies actions one by one and
-stops early would keep a cut order beside a new taper (two baclofen orders). A single
+The CDS Hooks Sandbox applies only the first action it can use, and from an update or
+create only the medication's text and first code (a `delete` first leaves its draft
+empty while its form still shows the order); a client that applies actions one by one
+and stops early would keep a cut order beside a new taper (two baclofen orders). A single
 update has no order to get wrong: a client that applies all actions ends with exactly the
-taper, and the Sandbox keeps its draft, with the taper's medication (it applies no dose
-or timing from any action). Evidence: docs/integrators.md, tools/sandbox-e2e.
+suggested order. Both suggested orders carry this service's identifier and a marked
+medication (cds.suggested_orders), so a draft that received only the medication is read
+as the suggestion accepted, not as the pill count left in it. Evidence:
+docs/integrators.md, tools/sandbox-e2e, cds.suggestion_clients.
 
 Intrathecal baclofen gets no suggestions: there is no oral plan to create, and the
 card's detail carries `intrathecal_detail()` instead (keep the pump running; reduce by
@@ -21,11 +27,13 @@ reprogramming under the pump team).
 
 from __future__ import annotations
 
+import copy
 import uuid
 from functools import lru_cache
 from typing import Any
 
 from cds.cards.extension import EXTENSION_KEY
+from cds.suggested_orders import identifier, marked_concept
 from cds.taper.params import TaperParams
 from cds.taper.planner import TaperPlan
 from cds.taper.products import format_number
@@ -49,6 +57,44 @@ def draft_into_taper(taper_request: dict[str, Any], resource_id: str) -> dict[st
     return order
 
 
+# What a copy of the current order keeps: the regimen, not the record's bookkeeping (its
+# id, status, dates of authoring, identifiers, validity and narrative belong to the old one).
+_REGIMEN_FIELDS = ("resourceType", "intent", "category", "priority", "contained",
+                   "medicationCodeableConcept", "medicationReference", "subject",
+                   "encounter", "reasonCode", "courseOfTherapyType", "dosageInstruction",
+                   "substitution")
+
+
+def current_order_continued(current: dict[str, Any], resource_id: str, draft: dict[str, Any],
+                            suggestion_uuid: str, codings_if_none: tuple[dict, ...] = ()
+                            ) -> dict[str, Any]:
+    """The draft turned back into the current order: the recorded order itself when the
+    draft is that order (a stop drafted on its id), else a new order of the same regimen
+    that takes it over (priorPrescription), as the clinician drafting it (requester). A
+    medication known by its text alone gets `codings_if_none` (baclofen's ingredient
+    codes): a client that applies a medication by its code needs one."""
+    rid = resource_id.rsplit("/", 1)[-1]
+    if current.get("id") == rid:
+        order = copy.deepcopy(current)
+    else:
+        order = {k: copy.deepcopy(current[k]) for k in _REGIMEN_FIELDS if k in current}
+        order.update({"id": rid, "status": "draft",
+                      "priorPrescription": {"reference": f"MedicationRequest/{current['id']}"}})
+        if isinstance(draft.get("requester"), dict):
+            order["requester"] = copy.deepcopy(draft["requester"])
+        supply = current.get("dispenseRequest")
+        if isinstance(supply, dict):
+            order["dispenseRequest"] = {k: copy.deepcopy(v) for k, v in supply.items()
+                                        if k != "validityPeriod"}
+    concept = order.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        if not concept.get("coding") and codings_if_none:
+            concept = {**concept, "coding": [dict(c) for c in codings_if_none]}
+        order["medicationCodeableConcept"] = marked_concept(concept, "keep")
+    order["identifier"] = [*(order.get("identifier") or []), identifier("keep", suggestion_uuid)]
+    return order
+
+
 @lru_cache(maxsize=1)
 def default_texts() -> dict[str, str]:
     """The suggestion texts from rules/cards.yaml (card text lives with the rules)."""
@@ -63,11 +109,15 @@ def build_taper_suggestions(
     draft_order_ref: str,
     is_cut: bool,
     texts: dict[str, str] | None = None,
+    current: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    ingredient_coding: tuple[dict[str, str], ...] = (),
 ) -> list[dict[str, Any]]:
     """The two suggestions for a draft stop (or large cut) of oral baclofen.
 
     `taper_request` is the taper order (cds.taper.fhir); the recommended suggestion sends it
-    as an update of `draft_order_ref` ("MedicationRequest/<id>" or a bare id)."""
+    as an update of `draft_order_ref` ("MedicationRequest/<id>" or a bare id). `current` is
+    (the recorded order the draft replaces, the draft order) when the request holds both:
+    then "keep the current dose" turns the draft back into that order."""
     if is_cut != (plan.kind == "cut"):
         raise ValueError("a cut needs a plan that ends at the new dose, a stop one ending at 0")
     texts = texts or default_texts()
@@ -79,9 +129,12 @@ def build_taper_suggestions(
         "plan": plan_summary(plan),
     }
     which = "cut" if is_cut else "stop"
+    replace_uuid, keep_uuid = str(uuid.uuid4()), str(uuid.uuid4())
+    taper = draft_into_taper(taper_request, resource_id)
+    taper["identifier"] = [*(taper.get("identifier") or []), identifier("taper", replace_uuid)]
     replace = {
         "label": texts[f"replace_{which}"].format(**values),
-        "uuid": str(uuid.uuid4()),
+        "uuid": replace_uuid,
         "isRecommended": True,
         # A stable name for governance counts: labels carry doses and durations.
         "extension": {EXTENSION_KEY: {"suggestion": "replace-with-taper"}},
@@ -89,16 +142,24 @@ def build_taper_suggestions(
         "actions": [
             {"type": "update",
              "description": texts.get("update", texts["create"]).format(**values),
-             "resource": draft_into_taper(taper_request, resource_id)},
+             "resource": taper},
         ],
     }
+    keep_description = texts[f"keep_{which}"].format(**values)
+    if current is not None:
+        recorded, draft = current
+        keep_action = {"type": "update", "description": keep_description,
+                       "resource": current_order_continued(recorded, resource_id, draft,
+                                                           keep_uuid, ingredient_coding)}
+    else:
+        keep_action = {"type": "delete", "description": keep_description,
+                       "resourceId": resource_id}
     keep = {
         "label": texts["keep"].format(**values),
-        "uuid": str(uuid.uuid4()),
+        "uuid": keep_uuid,
         "isRecommended": False,
         "extension": {EXTENSION_KEY: {"suggestion": "keep-current-dose"}},
-        "actions": [{"type": "delete", "description": texts[f"keep_{which}"].format(**values),
-                     "resourceId": resource_id}],
+        "actions": [keep_action],
     }
     return [replace, keep]
 

@@ -3,9 +3,11 @@
 The page is cds/static/preview.* with its scenario and service lists written in by the
 server, so they are there before its script runs (a screenshot or a slow script never
 shows empty lists); these routes give the script each scenario, with its relative dates
-resolved against the time of the request.
-Fixtures are synthetic, so they need no authentication; the hook calls the page makes
-go through /cds-services like any client's.
+resolved against the time of the request, and apply an accepted suggestion to the
+request's draft orders as a client would (cds.suggestion_clients, the code the tests and
+tools/sandbox-e2e use). Fixtures are synthetic and applying a suggestion stores and logs
+nothing, so they need no authentication; the hook calls the page makes go through
+/cds-services like any client's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from flask import Blueprint, Response, current_app, jsonify
 from markupsafe import escape
 
 from cds.errors import ClientError
+from cds.suggestion_clients import CLIENTS, SuggestionError, apply_suggestion
+from cds.web.json_body import json_body
 
 bp = Blueprint("preview", __name__)
 
@@ -99,3 +103,30 @@ def fixture_request(name: str):
         "service": fixture.service,
         "request": fixture.request,
     })
+
+
+@bp.post("/preview/apply")
+def apply():
+    """{request, suggestion, client} -> {request}: the CDS Hooks request with its draft
+    orders as `client` ("full" or "sandbox") leaves them after accepting `suggestion`."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ClientError(400, "Send a JSON object with request, suggestion and client.")
+    hook_request, client = body.get("request"), body.get("client", "full")
+    if client not in CLIENTS:
+        raise ClientError(400, f"client must be one of: {', '.join(CLIENTS)}.")
+    context = hook_request.get("context") if isinstance(hook_request, dict) else None
+    bundle = context.get("draftOrders") if isinstance(context, dict) else None
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries):
+        raise ClientError(400, "The request has no context.draftOrders Bundle of resources "
+                               "to apply a suggestion to.")
+    try:
+        drafts = apply_suggestion([e["resource"] for e in entries], body.get("suggestion"),
+                                  client)
+    except SuggestionError as exc:
+        raise ClientError(400, f"The suggestion cannot be applied: {exc}.") from None
+    applied = {**hook_request, "context": {**context, "draftOrders": {
+        **bundle, "entry": [{"resource": d} for d in drafts]}}}
+    return jsonify({"request": applied})

@@ -1,9 +1,9 @@
 """A CDS client applying the taper card's suggestions to its draft orders.
 
 Each taper fixture goes through the HTTP endpoint; the test then behaves like an EHR:
-it takes the request's draftOrders, applies the chosen suggestion's actions as one
-transaction (an update replaces the draft it names) and checks what the clinician would
-sign.
+it takes the request's draftOrders, applies the chosen suggestion with
+cds.suggestion_clients (the one code path the preview page and tools/sandbox-e2e use too)
+and checks what the clinician would sign.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
+from cds.cards.extension import EXTENSION_KEY
 from cds.fixtures import list_fixtures, load_fixture
+from cds.suggestion_clients import CLIENTS, apply_suggestion
+from tests.support.sandbox import sandbox_draft_order
 
 NOW = datetime.now(UTC)  # fixtures are relative to now: they must pass on any day
 TAPER_FIXTURES = [p for p in list_fixtures() if p.stem.startswith("taper-")]
@@ -29,34 +32,12 @@ def _taper_card(client, request: dict) -> dict:
     return card
 
 
+def _name(suggestion: dict) -> str:
+    return suggestion["extension"][EXTENSION_KEY]["suggestion"]
+
+
 def _draft_resources(request: dict) -> list[dict]:
     return [copy.deepcopy(e["resource"]) for e in request["context"]["draftOrders"]["entry"]]
-
-
-def _single(resources: list[dict], kind: str, rid: str, action: dict) -> dict:
-    matching = [r for r in resources if r["resourceType"] == kind and r.get("id") == rid]
-    assert len(matching) == 1, f"{action['type']} names no single draft: {kind}/{rid}"
-    return matching[0]
-
-
-def apply_suggestion(drafts: list[dict], suggestion: dict) -> list[dict]:
-    """Apply all actions or none (CDS Hooks: a suggestion's actions go together): an update
-    replaces the draft with the same type and id, in its place."""
-    result = list(drafts)
-    ordered = sorted(suggestion["actions"], key=lambda a: a["type"] != "delete")
-    for action in ordered:
-        if action["type"] == "delete":
-            kind, _, rid = action["resourceId"].partition("/")
-            result.remove(_single(result, kind, rid, action))
-        elif action["type"] == "update":
-            resource = action["resource"]
-            old = _single(result, resource["resourceType"], resource["id"], action)
-            result[result.index(old)] = copy.deepcopy(resource)
-        elif action["type"] == "create":
-            result.append(copy.deepcopy(action["resource"]))
-        else:
-            pytest.fail(f"unexpected action type {action['type']}")
-    return result
 
 
 def _mg_per_administration(dosage: dict, concentration: float | None) -> float:
@@ -127,14 +108,23 @@ def test_applying_the_recommended_suggestion_leaves_one_valid_taper(client, path
         assert taper["priorPrescription"]["reference"] == f"MedicationRequest/{active['id']}"
 
 
+@pytest.mark.parametrize("ehr", CLIENTS)
+@pytest.mark.parametrize("which", ["replace-with-taper", "keep-current-dose"])
 @pytest.mark.parametrize("path", TAPER_FIXTURES, ids=lambda p: p.stem)
-def test_the_applied_taper_is_not_flagged_again(client, path):
-    """Signing the result: the engine recognises the taper and raises no new card."""
+def test_signing_what_a_client_made_of_either_suggestion_raises_no_new_card(client, ehr,
+                                                                          which, path):
+    """Signing the result: a client that applies the whole suggestion signs the taper (or
+    the current order), and the engine sees it for what it is; the Sandbox, which applies
+    only the medication, leaves the clinician's own pill count and dates, and the draft is
+    recognised by its marked medication as the suggestion accepted."""
     fixture = load_fixture(path, NOW)
-    card = _taper_card(client, fixture.request)
-    (recommended,) = [s for s in card["suggestions"] if s.get("isRecommended")]
     request = copy.deepcopy(fixture.request)
-    result = apply_suggestion(_draft_resources(request), recommended)
+    if ehr == "sandbox":  # what the Sandbox can draft: a new order of pills (a cut)
+        request["context"]["draftOrders"]["entry"] = [{"resource": sandbox_draft_order(
+            request["context"]["patientId"], "197391", "Baclofen 10 MG Oral Tablet", 1)}]
+    card = _taper_card(client, request)
+    (suggestion,) = [s for s in card["suggestions"] if _name(s) == which]
+    result = apply_suggestion(_draft_resources(request), suggestion, ehr)
     request["context"]["draftOrders"]["entry"] = [{"resource": r} for r in result]
     response = client.post(ORDER_PATH, json=request)
     assert response.status_code == 200
@@ -142,13 +132,26 @@ def test_the_applied_taper_is_not_flagged_again(client, path):
 
 
 @pytest.mark.parametrize("path", TAPER_FIXTURES, ids=lambda p: p.stem)
-def test_keeping_the_dose_removes_the_stop_or_cut_only(client, path):
+def test_keeping_the_dose_leaves_an_order_equal_to_the_current_one(client, path):
     fixture = load_fixture(path, NOW)
     card = _taper_card(client, fixture.request)
     (keep,) = [s for s in card["suggestions"] if not s.get("isRecommended")]
     assert keep["label"].startswith("Keep the current dose")
-    assert [a["type"] for a in keep["actions"]] == ["delete"]
-    assert apply_suggestion(_draft_resources(fixture.request), keep) == []
+    assert [a["type"] for a in keep["actions"]] == ["update"]
+    drafts = _draft_resources(fixture.request)
+    (order,) = apply_suggestion(drafts, keep)
+    current = fixture.request["prefetch"]["medications"]["entry"][0]["resource"]
+    MedicationRequest.model_validate(order)
+    assert order["id"] == drafts[0]["id"]
+    assert order["dosageInstruction"] == current["dosageInstruction"]
+    # The same medication (a text-only one gains baclofen's ingredient codes), marked.
+    kept, recorded = order["medicationCodeableConcept"], current["medicationCodeableConcept"]
+    assert all(c in kept["coding"] for c in recorded.get("coding", []))
+    assert kept["text"].startswith(recorded.get("text") or recorded["coding"][0]["display"])
+    if order["id"] == current["id"]:  # the stop was drafted on the order itself: undone
+        assert order["status"] == current["status"] == "active"
+    else:
+        assert order["priorPrescription"]["reference"] == f"MedicationRequest/{current['id']}"
 
 
 def test_every_fixture_with_a_taper_suggestion_applies_cleanly(client):

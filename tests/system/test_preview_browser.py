@@ -4,6 +4,7 @@ against a real `baclofen-cds serve`: scenarios, rendered cards, feedback that la
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import requests
 
 from cds.storage import Store
+from cds.suggestion_clients import apply_suggestion
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,6 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TAPER_SCENARIO = "01-oral-stop-long-term"
 CUT_SCENARIO = "03-oral-large-cut"
 EMERGENCY_SCENARIO = "13-fever-fahrenheit-after-stop"
+SANDBOX_CUT_SCENARIO = "sandbox-order-sign-cut"  # the Sandbox's draft: 20 mg once a day
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +119,31 @@ def test_supervised_taper_card_accept_a_suggestion(page, server, output_dir):
     rows = feedback_rows(server)
     assert [(r["card_uuid"], r["outcome"]) for r in rows] == [(card_uuid, "accepted")]
     assert suggestion_uuid in rows[0]["accepted_suggestions"]
+
+
+@pytest.mark.parametrize("client", ["full", "sandbox"])
+@pytest.mark.parametrize("which", ["replace-with-taper", "keep-current-dose"])
+def test_accepting_applies_the_suggestion_as_the_chosen_client_and_ends_the_warning(
+        page, client, which):
+    """The page's Accept does what cds.suggestion_clients does (the code the contract tests
+    and sandbox-e2e use, through POST /preview/apply); sending the request again is the
+    next order-sign, and it raises no new card."""
+    page.get_by_label("Accepting a suggestion applies it as").select_option(client)
+    cards = run_scenario(page, SANDBOX_CUT_SCENARIO)
+    sent = json.loads(page.locator("#raw-request").inner_text())
+    (card,) = json.loads(page.locator("#raw-response").inner_text())["cards"]
+    (suggestion,) = [s for s in card["suggestions"]
+                     if s["extension"]["org.baclofen-cds"]["suggestion"] == which]
+    cards.first.locator(f"button[data-suggestion-uuid='{suggestion['uuid']}']").click()
+    expect(cards.first.locator(".card-status")).to_contain_text("send it again")
+
+    now = json.loads(page.locator("#request-json").input_value())
+    drafts = [e["resource"] for e in sent["context"]["draftOrders"]["entry"]]
+    assert [e["resource"] for e in now["context"]["draftOrders"]["entry"]] == \
+        apply_suggestion(drafts, suggestion, client)
+    assert now["hookInstance"] != sent["hookInstance"]
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("#cards")).to_contain_text("The service returned no cards.")
 
 
 def test_emergency_card_and_dismissal_with_a_reason(page, server, output_dir):

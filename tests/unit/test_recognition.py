@@ -151,6 +151,31 @@ def test_baclofen_word_as_last_resort(text: str, form: str, mg: float | None) ->
         "oral", form, mg)
 
 
+@pytest.mark.parametrize(("text", "mg"), [
+    ("baclofen oral tablet (whole tablets of 5, 10, 15, 20 mg)", None),
+    ("baclofen 10 mg and 20 mg tablets", None),
+    ("baclofen 10 and 20 mg tablets", None),
+    ("baclofen tablet 5 mg or 10 mg", None),
+    ("baclofen 5mg/10mg tablet", None),
+    ("baclofen 10 MG Oral Tablet, 10 mg", 10),  # the same strength twice is one strength
+    ("baclofen 10 mg tablet, 30 mg/day", 10),  # a rate is not a strength
+    ("baclofen 2.5 mg tablet", 2.5),
+])
+def test_a_text_listing_several_strengths_names_no_single_strength(text: str,
+                                                                   mg: float | None) -> None:
+    """A count of tablets of "5, 10, 15, 20 mg" is no dose: reading the first (or last)
+    strength of the list would turn the service's own taper product into 20 mg tablets."""
+    for holder in (concept(text=text), concept(coding(RXNORM, "1292", text))):
+        found = recognise(request_with(holder, dosages=[]))
+        assert (found.product.form, found.product.strength_mg) == ("tablet", mg), text
+
+
+def test_a_text_and_a_display_naming_different_strengths_name_none() -> None:
+    holder = concept(coding(RXNORM, "1292", "baclofen 20 MG Oral Tablet"),
+                     text="baclofen 10 mg tablet")
+    assert recognise(request_with(holder, dosages=[])).product.strength_mg is None
+
+
 @pytest.mark.parametrize("medication_concept", [
     concept(coding(RXNORM, "313365", "tizanidine 4 MG Oral Tablet")),
     concept(text="cyclobenzaprine 10 mg"), concept(text="baclo"), concept(),

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from cds.knowledge import load_knowledge
+from cds.suggested_orders import IDENTIFIER_SYSTEM
 from cds.taper.fhir import taper_medication_request
 from cds.taper.planner import TaperPlan, plan_taper
 from cds.taper.products import find_product
@@ -111,8 +112,11 @@ def test_suggestions_replace_or_keep(is_cut):
     assert replace["uuid"] != keep["uuid"]
     (update,) = replace["actions"]
     assert update["type"] == "update" and update["description"].startswith("Order the taper")
-    # The draft's own id, everything else the taper order.
-    assert update["resource"] == {**request, "id": "draft-1"}
+    # The draft's own id and this service's identifier, everything else the taper order.
+    (identifier,) = update["resource"]["identifier"]
+    assert identifier == {"system": IDENTIFIER_SYSTEM, "value": f"taper/{replace['uuid']}"}
+    assert update["resource"] == {**request, "id": "draft-1", "identifier": [identifier]}
+    # Without the current order to copy, keeping the dose removes the draft.
     assert keep["actions"][0]["resourceId"] == "MedicationRequest/draft-1"
     if is_cut:
         assert (

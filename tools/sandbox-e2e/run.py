@@ -35,6 +35,11 @@ DOC_SCREENSHOTS = {  # name in the run's output -> name in docs/screenshots/
     "sandbox-services-auth-on": "sandbox-services.png",
     "sandbox-patient-view-auth-on": "sandbox-patient-view.png",
     "sandbox-order-sign-stop-auth-on": "sandbox-rx-sign-stop-card.png",
+    # Sign -> card -> Accept -> Sign -> no warning (a cut to 10 mg tablets, Rx Sign).
+    "sandbox-accept-1-drafted-auth-on": "sandbox-accept-1-drafted.png",
+    "sandbox-accept-2-card-auth-on": "sandbox-accept-2-card.png",
+    "sandbox-accept-3-accepted-auth-on": "sandbox-accept-3-accepted.png",
+    "sandbox-accept-4-signed-again-auth-on": "sandbox-accept-4-signed-again.png",
 }
 
 
@@ -82,19 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     assert build is not None
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    order_patient, view_patients = all_patients(datetime.now(UTC))
-    resources = [r for p in (order_patient, *view_patients) for r in p.resources]
+    order_patients, view_patients = all_patients(datetime.now(UTC))
+    resources = [r for p in (*order_patients.values(), *view_patients) for r in p.resources]
     fhir = FhirServer(resources).start()
     site = StaticSite(build).start()
     results = Results()
     try:
         with chromium() as browser:
             for auth in {"off": [False], "on": [True], "both": [False, True]}[args.auth]:
-                run_mode(browser, auth, out, site.base_url, fhir.base_url, order_patient,
+                run_mode(browser, auth, out, site.base_url, fhir.base_url, order_patients,
                          view_patients, results, args.capture if not auth else None)
             if not args.no_probe:
                 run_probe(browser, site.base_url, fhir.base_url, out,
-                          order_patient.patient_id, results, args.capture)
+                          order_patients["tablets"].patient_id, results, args.capture)
     finally:
         site.stop()
         fhir.stop()

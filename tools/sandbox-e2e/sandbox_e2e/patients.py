@@ -21,8 +21,14 @@ PATIENT_VIEW_SCENARIOS = (
     "19-intrathecal-early-signs",  # intrathecal early signs
     "11-never-on-baclofen",  # no card
 )
-# Rx View / Rx Sign: on oral baclofen 20 mg three times a day (60 mg/day) for 8 months.
-ORDER_SCENARIO = "01-oral-stop-long-term"
+# Rx View / Rx Sign, by what the patient takes now: oral baclofen 20 mg tablets three times
+# a day (60 mg/day) for 8 months; an oral solution (2 mg/mL, 7.5 mL three times a day); a
+# free-text dose the service cannot read ("take as directed").
+ORDER_SCENARIOS = {
+    "tablets": "01-oral-stop-long-term",
+    "liquid": "taper-stop-liquid-2mg-per-ml",
+    "unreadable dose": "25-unknown-dose-stop",
+}
 RECORD_KEYS = ("patient", "medications", "observations", "conditions")
 
 
@@ -32,6 +38,17 @@ class ScenarioPatient:
     patient_id: str
     expected_kinds: tuple[str, ...]  # patient-view cards by kind, as the scenario expects
     resources: tuple[dict, ...]
+
+    @property
+    def current_medication_code(self) -> str | None:
+        """The first coding's code of the active baclofen order: what "keep the current
+        dose" must leave in the Sandbox's draft."""
+        for resource in self.resources:
+            if resource.get("resourceType") == "MedicationRequest" and \
+                    resource.get("status") == "active":
+                codings = (resource.get("medicationCodeableConcept") or {}).get("coding") or []
+                return codings[0].get("code") if codings else None
+        return None
 
 
 def scenario_patient(name: str, now: datetime) -> ScenarioPatient:
@@ -47,7 +64,7 @@ def scenario_patient(name: str, now: datetime) -> ScenarioPatient:
                            tuple(resources))
 
 
-def all_patients(now: datetime) -> tuple[ScenarioPatient, list[ScenarioPatient]]:
-    """The order-flow patient and the patient-view patients."""
-    order = scenario_patient(ORDER_SCENARIO, now)
-    return order, [scenario_patient(n, now) for n in PATIENT_VIEW_SCENARIOS]
+def all_patients(now: datetime) -> tuple[dict[str, ScenarioPatient], list[ScenarioPatient]]:
+    """The order-flow patients (by what they take) and the patient-view patients."""
+    orders = {what: scenario_patient(name, now) for what, name in ORDER_SCENARIOS.items()}
+    return orders, [scenario_patient(n, now) for n in PATIENT_VIEW_SCENARIOS]

@@ -13,31 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cds.suggestion_clients import apply_suggestion
 from sandbox_e2e import capture
 from sandbox_e2e.browser import Traffic, loopback_context, watch
-from sandbox_e2e.probe_service import SHAPES, TAPER_MEDICATION, ProbeService
+from sandbox_e2e.probe_service import SHAPES, ProbeService
 from sandbox_e2e.results import Results
 from sandbox_e2e.sandbox_ui import SandboxPage
-from sandbox_e2e.service_flow import PRODUCT, SEARCH, draft_of, draft_text
+from sandbox_e2e.service_flow import CUT_20, draft_of, draft_text
 
 MODE = "probe"
 SERVICE_CARD = "service card"
 SANDBOX_DRAFT_ID = "request-123"  # the id of every order the Sandbox drafts
-
-
-def _code(draft: dict) -> str | None:
-    return (draft.get("medicationCodeableConcept") or {}).get("coding", [{}])[0].get("code")
-
-
-def expected(shape: str, card: dict | None = None) -> str | None:
-    """What the Sandbox is documented to do (docs/integrators.md): only the first action
-    counts; a delete empties the draft, a create or update sets its medication only (for
-    this service's card: the taper order's medication)."""
-    if card is not None:
-        recommended = next(s for s in card["suggestions"] if s.get("isRecommended"))
-        first = recommended["actions"][0]
-        return _code(first["resource"]) if first.get("resource") else None
-    return None if shape.startswith("delete") else TAPER_MEDICATION["coding"][0]["code"]
 
 
 def our_taper_card(out: Path) -> dict:
@@ -67,7 +53,7 @@ def our_taper_card(out: Path) -> dict:
 
 def probe_shape(browser: Any, probe: ProbeService, site_url: str, fhir_url: str, out: Path,
                 patient_id: str, shape: str, results: Results, label: str,
-                capture_dir: Path | None = None, card: dict | None = None) -> None:
+                capture_dir: Path | None = None) -> None:
     traffic = Traffic(probe.base_url)
     context = loopback_context(browser, traffic)
     try:
@@ -76,7 +62,7 @@ def probe_shape(browser: Any, probe: ProbeService, site_url: str, fhir_url: str,
         ui = SandboxPage(page, traffic, site_url, fhir_url, out)
         ui.open(patient_id, [probe.base_url + "/cds-services"])
         ui.tab("Rx Sign")
-        ui.choose_medication(SEARCH, PRODUCT)
+        ui.choose_medication(CUT_20.search, CUT_20.product)
         before = ui.sign()
         ui.cards().first.wait_for()
         if shape == SERVICE_CARD:
@@ -91,10 +77,14 @@ def probe_shape(browser: Any, probe: ProbeService, site_url: str, fhir_url: str,
                      "order-sign with the draft the Sandbox kept after accepting it")):
                 capture.save(exchange, name, capture_dir, probe.base_url, fhir_url, what)
         draft = draft_of(after)
-        results.add(MODE, f"accept {shape}", _code(draft) == expected(shape, card) and
-                    feedback.status == 200,
+        (suggestion,) = [s for c in before.response["cards"] for s in c.get("suggestions", [])
+                         if s.get("label") == label]
+        # What docs/integrators.md says the Sandbox does, as cds.suggestion_clients models it.
+        predicted = apply_suggestion([draft_of(before)], suggestion, "sandbox")[0]
+        results.add(MODE, f"accept {shape}", draft == predicted and feedback.status == 200,
                     f"before: {draft_text(draft_of(before))}; after accepting: "
-                    f"{draft_text(draft)}")
+                    f"{draft_text(draft)}"
+                    f"{'' if draft == predicted else f' (predicted: {draft_text(predicted)})'}")
     finally:
         context.close()
 
@@ -114,7 +104,7 @@ def run_probe(browser: Any, site_url: str, fhir_url: str, out: Path, patient_id:
         recommended = next(s for s in card["suggestions"] if s.get("isRecommended"))
         try:
             probe_shape(browser, probe, site_url, fhir_url, out, patient_id, SERVICE_CARD,
-                        results, recommended["label"], capture_dir, card)
+                        results, recommended["label"], capture_dir)
         except Exception as error:
             results.error(MODE, f"accept {SERVICE_CARD}", error)
     finally:

@@ -42,9 +42,24 @@ class SandboxPage:
         return path
 
     def view_screenshot(self, name: str) -> Path:
-        """The hook view (left pane: draft form and cards), without the developer panel."""
+        """The hook view (left pane: draft form and cards), without the developer panel.
+        The window is made tall enough for the whole view first: a taller view would be
+        scrolled in pieces, with the Sandbox's sticky header caught in the middle."""
         path = self.shots / f"{name}.png"
-        self.page.locator("h1").first.locator("xpath=..").screenshot(path=str(path))
+        view = self.page.locator("h1").first.locator("xpath=..")
+        # Back to the top of every scrolled container (clicking a suggestion scrolls).
+        view.evaluate("el => { for (let n = el; n; n = n.parentElement) n.scrollTop = 0;"
+                      " window.scrollTo(0, 0); }")
+        size = self.page.viewport_size
+        box = view.bounding_box()
+        if box and size and box["y"] + box["height"] > size["height"]:
+            self.page.set_viewport_size(
+                {"width": size["width"], "height": int(box["y"] + box["height"]) + 40})
+        try:
+            view.screenshot(path=str(path))
+        finally:
+            if size:
+                self.page.set_viewport_size(size)
         return path
 
     def listed_service_urls(self) -> list[str]:
@@ -76,6 +91,8 @@ class SandboxPage:
         amount.press("Tab")
         self.page.locator("#dosage-frequency").click()
         self.page.get_by_role("option", name=FREQUENCIES[times_a_day], exact=True).click()
+        # The menu (an MUI Popover) is removed once its fade-out is over.
+        self.page.locator(".MuiPopover-root").first.wait_for(state="detached")
 
     def set_end_date_today(self) -> None:
         """Pick today in the End Date calendar. (Typing the date instead makes the Sandbox

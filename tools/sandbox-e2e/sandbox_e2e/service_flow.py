@@ -1,8 +1,13 @@
 """The checks against the real service, as a clinician would meet them in the Sandbox.
 
 One run per authentication mode: discovery, patient-view, then in Rx View (order-select)
-and Rx Sign (order-sign) a drafted baclofen cut and stop for a patient on 60 mg/day,
-accepting or dismissing the taper card, and the feedback report afterwards.
+and Rx Sign (order-sign) drafted baclofen cuts and stops beside the current order, and
+for each way of accepting the taper card (the taper, or keeping the current dose) the
+answer to the next order-sign; then the feedback report.
+
+What the Sandbox does with an accepted suggestion is predicted by
+cds.suggestion_clients (client "sandbox") and checked against what the real Sandbox then
+sends, so the contract tests and the preview page, which use that model, stay honest.
 """
 
 from __future__ import annotations
@@ -21,12 +26,28 @@ from sandbox_e2e.sandbox_ui import SandboxPage
 from tests.support.outbound import OutboundTrap
 
 EXTENSION = "org.baclofen-cds"
-PRODUCT = "Baclofen 20 MG Oral Tablet"  # the order patient takes 20 mg three times a day
-SEARCH = "baclofen 20"
-# What the Sandbox can draft: a number of pills (1-5) and a frequency; a stop is a draft
-# whose End Date is today. The cut: 1 tablet once a day, 20 mg/day instead of 60.
-DRAFTS = {"cut": {"pills": 1, "times": 1, "ends_today": False},
-          "stop": {"pills": 1, "times": 3, "ends_today": True}}
+ALARMING = ("warning", "critical")
+TAPER = "replace-with-taper"  # the suggestions' stable names (extension.suggestion)
+KEEP = "keep-current-dose"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a clinician drafts in the Sandbox: a product, a number of pills (1-5) a time,
+    times a day, and for a stop the End Date today (the only stop the Sandbox can draft)."""
+
+    name: str
+    search: str
+    product: str
+    pills: int
+    times: int
+    ends_today: bool = False
+
+
+CUT_10 = Draft("cut to 10 mg tablets", "baclofen 10", "Baclofen 10 MG Oral Tablet", 1, 1)
+CUT_20 = Draft("cut to 20 mg tablets", "baclofen 20", "Baclofen 20 MG Oral Tablet", 1, 1)
+STOP = Draft("stop", "baclofen 20", "Baclofen 20 MG Oral Tablet", 1, 3, ends_today=True)
+SERIES = "sandbox-accept"  # the screenshot series Sign -> card -> Accept -> Sign
 
 
 @dataclass
@@ -37,11 +58,15 @@ class Run:
     service: Service
     trap: OutboundTrap
     results: Results
-    order_patient: ScenarioPatient
+    order_patients: dict[str, ScenarioPatient]
     view_patients: list[ScenarioPatient]
     capture_dir: Path | None
     fhir_url: str
     reason_codes: list[str] = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        return self.mode.replace(" ", "-")
 
     @property
     def discovery_url(self) -> str:
@@ -84,7 +109,7 @@ def draft_text(draft: dict) -> str:
 
 
 def check_discovery(run: Run, name: str) -> None:
-    discovery = run.ui.open(run.order_patient.patient_id, [run.discovery_url])
+    discovery = run.ui.open(run.order_patients["tablets"].patient_id, [run.discovery_url])
     ids = [s["id"] for s in discovery.response["services"]]
     listed = run.ui.listed_service_urls()
     run.ui.screenshot(f"sandbox-services-{run.mode.replace(' ', '-')}")
@@ -157,66 +182,151 @@ def settled_order_select(run: Run, mark: int, quiet: float = 1.5) -> Exchange:
     return [e for e in run.traffic.since(mark) if e.hook == "order-select"][-1]
 
 
-def check_order(run: Run, name: str, screen: str, change: str, then: str) -> None:
+def alarms(response: Any) -> list[str]:
+    """The cards that still warn: any warning or critical card, and any taper card."""
+    cards = response.get("cards", []) if isinstance(response, dict) else []
+    return [f"{((c.get('extension') or {}).get(EXTENSION) or {}).get('kind', '?')} "
+            f"({c.get('indicator')}): {c.get('summary')}" for c in cards
+            if c.get("indicator") in ALARMING or
+            ((c.get("extension") or {}).get(EXTENSION) or {}).get("kind") == "supervised-taper"]
+
+
+def draft_order(run: Run, patient: ScenarioPatient, screen: str, draft: Draft,
+                shot: str | None = None) -> Exchange:
+    """Open the patient's chart, draft the order in `screen`, and return the call that
+    judges it: the settled order-select (Rx View) or the order-sign of Sign Order."""
     ui = run.ui
-    ui.open(run.order_patient.patient_id, [run.discovery_url])
+    ui.open(patient.patient_id, [run.discovery_url])
     mark = run.traffic.mark()
     ui.tab(screen)
-    if screen == "Rx View" and change == "cut":
+    if screen == "Rx View" and draft is CUT_20 and patient is run.order_patients["tablets"]:
         sparse = settled_order_select(run, mark)
         run.keep(sparse, "order-select-no-medication",
                  "order-select when Rx View opens, before a medication is chosen")
         mark = run.traffic.mark()
-    ui.choose_medication(SEARCH, PRODUCT)
-    draft = DRAFTS[change]
-    ui.set_dose(draft["pills"], draft["times"])
-    if draft["ends_today"]:
+    ui.choose_medication(draft.search, draft.product)
+    ui.set_dose(draft.pills, draft.times)
+    if draft.ends_today:
         ui.set_end_date_today()
+    if screen == "Rx View":
+        return settled_order_select(run, mark)
+    if shot:
+        ui.view_screenshot(f"{shot}-1-drafted-{run.slug}")
+    return ui.sign()
+
+
+def check_order(run: Run, name: str, what: str, screen: str, draft: Draft,
+                then: tuple[str, ...] = ()) -> None:
+    """A drafted cut or stop gets the taper card; then each of `then` ("dismiss", or a
+    suggestion's stable name) is tried on a fresh draft of the same order."""
+    patient = run.order_patients[what]
+    shot = SERIES if (what, screen, draft, run.mode) == ("tablets", "Rx Sign", CUT_10,
+                                                         "auth on") else None
+    call = draft_order(run, patient, screen, draft, shot)
     hook = "order-select" if screen == "Rx View" else "order-sign"
-    call = settled_order_select(run, mark) if screen == "Rx View" else ui.sign()
-    run.keep(call, f"{hook}-{change}", f"{hook} for a drafted baclofen {change} ({screen})")
+    if what == "tablets" and draft in (CUT_20, STOP):
+        change = "cut" if draft is CUT_20 else "stop"
+        run.keep(call, f"{hook}-{change}", f"{hook} for a drafted baclofen {change} ({screen})")
     tapers = [c for c in call.response.get("cards", [])
               if c["extension"][EXTENSION]["kind"] == "supervised-taper"]
     if tapers:
-        ui.card_with(tapers[0]["summary"]).wait_for()
-        ui.view_screenshot(f"sandbox-{hook}-{change}-{run.mode.replace(' ', '-')}")
+        run.ui.card_with(tapers[0]["summary"]).wait_for()
+        if what == "tablets" and draft in (CUT_20, STOP):
+            run.ui.view_screenshot(f"sandbox-{hook}-{'cut' if draft is CUT_20 else 'stop'}-"
+                                   f"{run.slug}")
+        if shot:
+            run.ui.view_screenshot(f"{shot}-2-card-{run.slug}")
     extension = (call.response.get("extension") or {}).get(EXTENSION, {})
     shown = (f"cards {kinds(call.response)}" if call.response.get("cards")
              else f"no card (extension: {extension or 'none'})")
     ok = run.results.add(run.mode, name, call.status == 200 and len(tapers) == 1,
-                         f"draft {draft_text(draft_of(call))} beside the active 60 mg/day: "
-                         f"answered {call.status}, {shown}")
+                         f"draft {draft_text(draft_of(call))} beside the current order "
+                         f"({patient.scenario}): answered {call.status}, {shown}")
     if not ok:
         return
-    if then == "accept":
-        run.step(f"{name}: accept the taper", check_accept, screen, tapers[0], change)
-    elif then == "dismiss":
-        run.step(f"{name}: dismiss with a reason", check_dismiss, call)
+    for index, next_step in enumerate(then):
+        if index:  # each way out starts from the same drafted order
+            call = draft_order(run, patient, screen, draft)
+            tapers = [c for c in call.response.get("cards", [])
+                      if c["extension"][EXTENSION]["kind"] == "supervised-taper"]
+            run.ui.card_with(tapers[0]["summary"]).wait_for()
+        if next_step == "dismiss":
+            run.step(f"{name}: dismiss with a reason", check_dismiss, call)
+        else:
+            run.step(f"{name}: accept {next_step}", check_accept, screen, patient, tapers[0],
+                     call, draft, next_step, shot if next_step == TAPER else None)
 
 
-def check_accept(run: Run, name: str, screen: str, card: dict, change: str) -> None:
-    (recommended,) = [s for s in card["suggestions"] if s.get("isRecommended")]
-    feedback = run.ui.accept(recommended["label"])
+def check_not_silent(run: Run, name: str, what: str, draft: Draft) -> None:
+    """A change of a dose the service cannot read is still worth a card (issue 23 item 4):
+    silence would read as "nothing to worry about"."""
+    patient = run.order_patients[what]
+    call = draft_order(run, patient, "Rx Sign", draft)
+    run.results.add(run.mode, name, call.status == 200 and bool(call.response.get("cards")),
+                    f"draft {draft_text(draft_of(call))} beside \"{_current_sig(patient)}\" "
+                    f"({patient.scenario}): answered {call.status}, "
+                    f"cards {kinds(call.response) or 'none'}")
+
+
+def _current_sig(patient: ScenarioPatient) -> str:
+    for resource in patient.resources:
+        if resource.get("resourceType") == "MedicationRequest":
+            return ((resource.get("dosageInstruction") or [{}])[0]).get("text", "no sig")
+    return "no order"
+
+
+def check_accept(run: Run, name: str, screen: str, patient: ScenarioPatient, card: dict,
+                 before: Exchange, draft: Draft, which: str, shot: str | None) -> None:
+    """Accept one suggestion; the Sandbox's draft must be what cds.suggestion_clients
+    predicts, and the next call about it must not warn again."""
+    from cds.suggestion_clients import apply_suggestion
+
+    (suggestion,) = [s for s in card["suggestions"]
+                     if (s.get("extension") or {}).get(EXTENSION, {}).get("suggestion") == which]
+    mark = run.traffic.mark()
+    feedback = run.ui.accept(suggestion["label"])
     sent = feedback.body["feedback"][0]
-    run.keep(feedback, "feedback-accepted", "feedback after accepting the taper suggestion")
+    if which == TAPER and draft is STOP and patient is run.order_patients["tablets"]:
+        run.keep(feedback, "feedback-accepted", "feedback after accepting the taper suggestion")
+    answers = []
     if screen == "Rx View":
+        # Accepting changes the draft, so the Sandbox calls order-select again at once.
+        answers.append(("order-select", settled_order_select(run, mark)))
         run.ui.tab("Rx Sign")
-    after = run.ui.sign()  # the Sandbox's draft as it now stands
-    run.keep(after, f"order-sign-after-accepting-{change}",
-             "order-sign with the draft left by accepting the taper suggestion")
-    resource = next((a.get("resource") for a in recommended["actions"]
-                     if a["type"] in ("create", "update")), {}) or {}
-    wanted = resource.get("medicationCodeableConcept", {}).get("coding", [{}])[0].get("code")
-    draft = draft_of(after)
-    got = (draft.get("medicationCodeableConcept") or {}).get("coding", [{}])[0].get("code")
-    run.results.add(
-        run.mode, name,
-        feedback.status == 200 and sent["outcome"] == "accepted" and
-        sent["acceptedSuggestions"] == [{"id": recommended["uuid"]}] and
-        got is not None and got == wanted,
-        f"actions {[a['type'] for a in recommended['actions']]}; feedback {feedback.status} "
-        f"(accepted); the Sandbox's draft afterwards: {draft_text(draft)} (the taper order's "
-        f"medication {wanted}; the Sandbox applies no dose or timing from a suggestion)")
+    if shot:
+        run.ui.view_screenshot(f"{shot}-3-accepted-{run.slug}")
+    after = run.ui.sign()
+    answers.append(("order-sign", after))
+    if shot:  # once the Sandbox shows the answer
+        cards = after.response.get("cards") if isinstance(after.response, dict) else None
+        if cards:
+            run.ui.card_with(cards[0]["summary"]).wait_for()
+        else:
+            run.ui.cards().first.wait_for(state="detached")
+        run.ui.view_screenshot(f"{shot}-4-signed-again-{run.slug}")
+    if patient is run.order_patients["tablets"] and draft in (CUT_20, STOP):
+        change = "cut" if draft is CUT_20 else "stop"
+        label = "" if which == TAPER else "-keep"
+        run.keep(after, f"order-sign-after-accepting{label}-{change}",
+                 f"order-sign with the draft left by accepting {which}")
+    predicted = apply_suggestion([draft_of(before)], suggestion, "sandbox")[0]
+    got = draft_of(after)
+    warned = [f"{hook}: {alarm}" for hook, call in answers for alarm in alarms(call.response)]
+    ok = (feedback.status == 200 and sent["outcome"] == "accepted" and
+          sent["acceptedSuggestions"] == [{"id": suggestion["uuid"]}] and
+          got == predicted and all(call.status == 200 for _, call in answers) and not warned)
+    detail = (f"actions {[a['type'] for a in suggestion['actions']]}; feedback "
+              f"{feedback.status}; the Sandbox's draft afterwards: {draft_text(got)}"
+              f"{'' if got == predicted else f' (predicted: {draft_text(predicted)})'}; "
+              f"the next {' and '.join(h for h, _ in answers)}: "
+              f"{'; '.join(warned) or 'no warning'}")
+    if which == KEEP:
+        code = ((got.get("medicationCodeableConcept") or {}).get("coding") or [{}])[0].get("code")
+        current = patient.current_medication_code
+        ok = ok and code == current and bool(got.get("dosageInstruction"))
+        detail += (f"; medication {code} (the current order's: {current}), "
+                   f"{'signable' if got.get('dosageInstruction') else 'emptied'}")
+    run.results.add(run.mode, name, ok, detail)
 
 
 def check_report(run: Run, name: str) -> None:
@@ -242,7 +352,7 @@ def check_auth_offline(run: Run, name: str) -> None:
 
 
 def run_mode(browser: Any, auth: bool, out: Path, site_url: str, fhir_url: str,
-             order_patient: ScenarioPatient, view_patients: list[ScenarioPatient],
+             order_patients: dict[str, ScenarioPatient], view_patients: list[ScenarioPatient],
              results: Results, capture_dir: Path | None) -> None:
     mode = "auth on" if auth else "auth off"
     slug = mode.replace(" ", "-")
@@ -265,16 +375,24 @@ def run_mode(browser: Any, auth: bool, out: Path, site_url: str, fhir_url: str,
     page = context.new_page()
     watch(page, traffic)
     ui = SandboxPage(page, traffic, site_url, fhir_url, out)
-    run = Run(mode, ui, traffic, service, trap, results, order_patient, view_patients,
+    run = Run(mode, ui, traffic, service, trap, results, order_patients, view_patients,
               capture_dir, fhir_url)
     try:
         run.step("discovery lists all services", check_discovery)
         for patient in view_patients:
             run.step(f"patient-view {patient.patient_id}", check_patient_view, patient)
-        for screen, change, then in (("Rx View", "cut", "accept"), ("Rx View", "stop", "none"),
-                                     ("Rx Sign", "cut", "dismiss"), ("Rx Sign", "stop", "accept")):
-            run.step(f"{screen}: baclofen {change} shows the taper card", check_order,
-                     screen, change, then)
+        run.step("Rx View: baclofen cut to 20 mg tablets shows the taper card", check_order,
+                 "tablets", "Rx View", CUT_20, (TAPER,))
+        run.step("Rx View: baclofen stop shows the taper card", check_order,
+                 "tablets", "Rx View", STOP)
+        for draft in (CUT_10, CUT_20, STOP):
+            then = (TAPER, KEEP, "dismiss") if draft is CUT_20 else (TAPER, KEEP)
+            run.step(f"Rx Sign: baclofen {draft.name} shows the taper card", check_order,
+                     "tablets", "Rx Sign", draft, then)
+        run.step("Rx Sign: oral solution, cut to 10 mg tablets, shows the taper card",
+                 check_order, "liquid", "Rx Sign", CUT_10, (TAPER, KEEP))
+        run.step("Rx Sign: a cut from a dose the service cannot read is not silent",
+                 check_not_silent, "unreadable dose", CUT_10)
         run.step("feedback report names the dismissal reasons", check_report)
         if auth:
             run.step("the Sandbox's JWT accepted offline", check_auth_offline)
