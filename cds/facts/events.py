@@ -81,7 +81,10 @@ def judge_steps(timeline: Timeline, knowledge: Knowledge, risk: str) -> list[Jud
             continue
         reference = _reference(timeline, step.at, window)
         before, after = step.before, step.after
-        in_taper = last_policy_step is not None and _days(last_policy_step, step.at) <= gap.days
+        # A step inside one taper schedule order continues the taper that order is, even
+        # when the order it took over is not in the record (only the schedule was sent).
+        in_taper = (last_policy_step is not None and _days(last_policy_step, step.at) <= gap.days
+                    ) or _inside_one_schedule(step)
         # Steps are planned in days: compare calendar days, not seconds.
         interval_ok = last_drop is None or _days(last_drop, step.at) >= interval.days or \
             _days(last_drop, step.at) > gap.days
@@ -158,6 +161,10 @@ def _ends_its_own_schedule(step: Step, judged: list[JudgedStep], final_max: floa
         return False
     order = schedules[0]
     return any(order in j.step.orders for j in judged)
+
+
+def _inside_one_schedule(step: Step) -> bool:
+    return len(step.orders) == 1 and step.orders[0].dose.is_taper_schedule
 
 
 def _days(earlier: datetime, later: datetime) -> int:

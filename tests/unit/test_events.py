@@ -28,6 +28,7 @@ from tests.clinical_builders import (
     pump_order,
     request_with,
 )
+from tests.unit.test_timeline import schedule
 
 K = load_knowledge()
 READER = OrderReader(K)
@@ -276,6 +277,23 @@ def test_draft_policy_step_continues_the_taper_quietly() -> None:
     found = history(recorded, [as_draft(daily_order("next", 30, NOW, prior="s1"))],
                     hook="order-sign")
     assert found.event.kind == "none" and found.taper_in_progress
+
+
+def test_a_policy_paced_schedule_sent_without_the_order_it_replaces_is_a_taper() -> None:
+    """Only the taper schedule reaches the service (the stop it replaced was never in the
+    record): its steps continue the taper it is; the last step's halving is no cut."""
+    high_step, days = HIGH.max_step_mg_per_day, HIGH.interval_days
+    doses = [FINAL_MAX * 2, FINAL_MAX]
+    assert doses[0] - doses[1] <= high_step
+    drafted = as_draft(schedule("tap", doses, NOW, days), "draft")
+    found = history([], [drafted], hook="order-sign", risk="high")
+    assert found.event.kind == "none", found.event
+
+
+def test_a_schedule_stepping_faster_than_the_policy_is_fast_on_its_own() -> None:
+    drafted = as_draft(schedule("tap", [60, 20], NOW, 2), "draft")
+    found = history([], [drafted], hook="order-sign")
+    assert found.event.kind == "fast-step"
 
 
 def test_draft_large_cut_is_a_draft_cut() -> None:
