@@ -61,10 +61,10 @@ _GROUPS = (
     ("scenarios", "the numbered clinical scenarios, cards and deliberate silences", "", False),
     ("taper", "taper plans checked step by step (expect.taper)", "taper-", False),
     ("sandbox", "requests as the CDS Hooks Sandbox sends them", "sandbox-", False),
-    ("probe round 1", "independent probes written from the labels by a reviewer", "probe1-",
-     True),
-    ("probe round 2", "independent probes, second round", "probe2-", True),
 )
+# Each probe round (probe<N>-...): realistic patients written from the labels by a reviewer
+# who had not seen the code, kept as fixtures; listed as a count unless asked for.
+_PROBE_ROUND = re.compile(r"^probe(\d+)-")
 
 
 def fixture_groups(directory: Path | None = None) -> list[FixtureGroup]:
@@ -72,9 +72,12 @@ def fixture_groups(directory: Path | None = None) -> list[FixtureGroup]:
     stems = [path.stem for path in list_fixtures(directory)]
     showcase = tuple(name for name in SHOWCASE if name in stems)
     rest = [name for name in stems if name not in showcase]
-    prefixed = [prefix for _, _, prefix, _ in _GROUPS if prefix]
+    rounds = sorted({int(m.group(1)) for m in map(_PROBE_ROUND.match, rest) if m})
+    probe_groups = [(f"probe round {n}", "independent probes written from the labels by a "
+                     "reviewer who had not seen the code", f"probe{n}-", True) for n in rounds]
+    prefixed = [prefix for _, _, prefix, _ in (*_GROUPS, *probe_groups) if prefix]
     groups = [FixtureGroup("showcase", _GROUPS[0][1], showcase)]
-    for name, about, prefix, brief in _GROUPS[1:]:
+    for name, about, prefix, brief in (*_GROUPS[1:], *probe_groups):
         if prefix:
             members = tuple(n for n in rest if n.startswith(prefix))
         else:  # the numbered ones: everything no prefix claims

@@ -85,7 +85,7 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     words = knowledge.detail_texts["words"]
     event = subject.event
     now = finding.assessed_at
-    unit = "ug/d" if subject.route == "intrathecal" else "mg/d"
+    unit = unit_of(subject)
     values: dict[str, Any] = {k: _show(v) for k, v in facts.items()}
     values.update({k: number(v) for k, v in knowledge.threshold_values.items()})
     dose = facts["daily_dose"] if facts["dose_known"] else None
@@ -184,6 +184,10 @@ def _show(value: Any) -> Any:
     return number(value) if isinstance(value, float) else value
 
 
+def unit_of(subject: Any) -> str:
+    return "ug/d" if subject.route == "intrathecal" else "mg/d"
+
+
 def dose_text(amount: float | None, unit: str, words: dict) -> str:
     if amount is None:
         return words["unknown_dose"]
@@ -276,6 +280,10 @@ def detail(finding: Finding, knowledge: Knowledge, values: dict[str, Any],
     facts = finding.facts
     lines: list[str] = [f"**{fill(headings['record'], values)}**", ""]
     record = [fill(_first_detail_event(knowledge, facts), values)]
+    if subject.event.just_before is not None:
+        record.append(fill(texts["lowered_line"], {
+            **values, "just_before_text": dose_text(subject.event.just_before, unit_of(subject),
+                                                    texts["words"])}))
     ambiguity = subject.timeline.ambiguity
     if ambiguity is not None and subject.event.kind != "none":
         record.append(fill(texts["ambiguity_duplicate" if ambiguity.kind == "duplicate"
@@ -358,6 +366,9 @@ def order_line(order: Order, finding: Finding, knowledge: Knowledge, values: dic
     unit = dose.unit
     if dose.as_needed_only:
         amount = word(words["as_needed"], amount=dose_text(dose.as_needed_max, unit, words))
+    elif dose.known and len(dose.steps) >= 2:  # one order holding dated steps
+        amount = word(words["schedule_steps"], steps=" → ".join(number(x) for x in dose.steps),
+                      unit=words["dose_units"].get(unit, unit))
     elif dose.known:
         amount = dose_text(dose.scheduled, unit, words)
         weight = finding.subject.patient.measurements.get("body_weight")

@@ -22,6 +22,8 @@ PLACEHOLDERS: dict[str, str] = {
     "estimated_suffix": "', estimated from the record' when the time is an estimate",
     "daily_dose_text": "the daily dose before the event ('60 mg/day', 'an unknown dose')",
     "new_dose_text": "the daily dose after the event",
+    "just_before_text": "the dose right before the event, when lowered within the reference "
+                        "window (detail.lowered_line only)",
     "new_dose_suffix": "' (only an as-needed order up to 15 mg/day)' style note, or empty",
     "previous_dose_text": "the last dose held before the latest step",
     "exposure": "how long baclofen was taken ('8 months', 'an unknown time')",
@@ -73,6 +75,7 @@ PLACEHOLDERS: dict[str, str] = {
     "after": "the daily dose after a step",
     "unit": "'mg/day' or 'mcg/day'",
     "window": "the window in days",
+    "steps": "the daily doses of an order's dated steps ('60 → 45 → 30')",
     "basis": "how the reservoir estimate was made",
     "weight": "the body weight a dose per kg was worked out with ('body weight 18 kg on ...')",
     "when": "when the reservoir reaches its alarm volume",

@@ -48,6 +48,7 @@ class RouteEvent:
     orders: tuple[Order, ...] = ()
     stop_reason: str = "none"
     stop_reason_text: str = ""
+    just_before: float | None = None  # the dose right before, when lower than `before`
 
 
 @dataclass
@@ -79,7 +80,6 @@ def judge_steps(timeline: Timeline, knowledge: Knowledge, risk: str) -> list[Jud
     for step in timeline.steps():
         if not step.is_drop or step.at is None:
             continue
-        reference = _reference(timeline, step.at, window)
         before, after = step.before, step.after
         # A step inside one taper schedule order continues the taper that order is, even
         # when the order it took over is not in the record (only the schedule was sent).
@@ -88,6 +88,13 @@ def judge_steps(timeline: Timeline, knowledge: Knowledge, risk: str) -> list[Jud
         # Steps are planned in days: compare calendar days, not seconds.
         interval_ok = last_drop is None or _days(last_drop, step.at) >= interval.days or \
             _days(last_drop, step.at) > gap.days
+        # In a taper, after its last step was held the policy interval, the dose the patient
+        # is used to is the one held since; sooner, the whole window counts (two quick steps
+        # are one cut).
+        since = step.at - window
+        if in_taper and interval_ok and last_policy_step is not None:
+            since = max(since, last_policy_step)
+        reference = _reference(timeline, step.at, since)
         size_ok = before is not None and after is not None and (
             max_step is None or before - after <= max_step + _EPS)
         if step.hold:
@@ -171,9 +178,8 @@ def _days(earlier: datetime, later: datetime) -> int:
     return (later.date() - earlier.date()).days
 
 
-def _reference(timeline: Timeline, moment: datetime, window: timedelta) -> float | None:
-    """The highest daily dose held over the window before `moment`."""
-    start = moment - window
+def _reference(timeline: Timeline, moment: datetime, start: datetime) -> float | None:
+    """The highest daily dose held from `start` until `moment`."""
     moments = [moment - timedelta(seconds=1), start]
     for segment in timeline.segments:
         for edge in (segment.start, segment.end, segment.held_since):
@@ -235,17 +241,21 @@ def _worst(candidates: list[JudgedStep], timeline: Timeline) -> RouteEvent | Non
     step = chosen.step
     reason_order = next((o for o in step.orders if o.stop_reason != "none"), None)
     before = chosen.reference if chosen.reference is not None else step.before
+    lowered = step.before if step.before is not None and before is not None \
+        and step.before < before - _EPS else None
     return RouteEvent(chosen.verdict, step.at, step.estimated, step.draft, step.scheduled_end,
                       before, step.after, step.orders,
                       reason_order.stop_reason if reason_order else "none",
-                      reason_order.stop_reason_text if reason_order else "")
+                      reason_order.stop_reason_text if reason_order else "", lowered)
 
 
 def _one_schedule(candidates: list[JudgedStep]) -> Order | None:
     """The draft taper schedule every candidate step comes from, if there is exactly one."""
     found = None
     for judged in candidates:
-        schedules = [o for o in judged.step.orders if o.is_draft and o.dose.is_taper_schedule]
+        # A stop of a schedule carries its steps too, but what it does is stop it.
+        schedules = [o for o in judged.step.orders
+                     if o.is_draft and not o.is_stop_marker and o.dose.is_taper_schedule]
         if len(schedules) != 1 or (found is not None and schedules[0] is not found):
             return None
         found = schedules[0]

@@ -307,6 +307,17 @@ def _resolve_successors(timeline: Timeline, inpatient: set[str], gap: timedelta)
             break
 
 
+def _steps_from(timeline: Timeline, order: Order, moment: datetime, draft: Order
+                ) -> list[Segment]:
+    """The segments of `order` a draft changes from `moment`: every step of a schedule
+    written as one order, the one running then and those still to come (they never start).
+    Returns the ones that began by then, for the caller to end."""
+    steps = [s for s in timeline.segments if s.order is order]
+    for later_step in [s for s in steps if s.start is not None and s.start > moment]:
+        later_step.end, later_step.draft, later_step.changed_by = later_step.start, True, draft
+    return [s for s in steps if s.start is None or s.start <= moment]
+
+
 def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: timedelta
                   ) -> None:
     """The orders being signed change the timeline from now on."""
@@ -322,13 +333,7 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
         if draft.is_stop_marker or draft.status == "on-hold":
             if target is not None:
                 _stop_a_duplicate(timeline, target, draft, now)
-                # Every step of a schedule written as one order: the one running now and
-                # those still to come (they never start).
-                targets = [s for s in timeline.segments if s.order is target.order]
-                for later_step in [s for s in targets if s.start is not None and s.start > now]:
-                    later_step.end, later_step.draft, later_step.changed_by = (
-                        later_step.start, True, draft)
-                targets = [s for s in targets if s.start is None or s.start <= now]
+                targets = _steps_from(timeline, target.order, now, draft)
             for segment in targets:
                 if segment.end_unknown or (segment.end is not None and segment.end <= now):
                     continue  # already ended (replaced, stopped): the draft changes nothing
@@ -347,6 +352,8 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
                 target.scheduled_end = draft.planned_end > now
                 target.changed_by = draft
             continue
+        if target is not None:
+            targets = _steps_from(timeline, target.order, start, draft)
         if target is None and running and not draft.dose.as_needed_only:
             scheduled = [s for s in running if not s.order.dose.as_needed_only]
             if scheduled:

@@ -26,6 +26,7 @@ LINE_ONLY: dict[str, str] = {
     "evidence": "detail.sign_line and detail.risk_line",
     "source": "detail.risk_line",
     "order_line": "detail.earlier_line",
+    "just_before_text": "detail.lowered_line",
     "draft_word": _ORDER_LINE, "status": _ORDER_LINE, "product": _ORDER_LINE,
     "dose_text": _ORDER_LINE, "dates_text": _ORDER_LINE,
     "route_text": "detail.order_line and detail.weak_recognition",
@@ -33,7 +34,7 @@ LINE_ONLY: dict[str, str] = {
     "addition_total_text": "detail.ambiguity", "addition_above_max": "detail.ambiguity",
     "prn_max_text": "detail.prn_line", "prn_use_text": "detail.prn_line",
     **dict.fromkeys(("duration", "n", "date", "amount", "text", "before", "after", "unit",
-                     "window", "basis", "when"), _WORDS),
+                     "window", "basis", "when", "steps"), _WORDS),
     **dict.fromkeys(("target", "start", "days", "plan", "reason", "min_days", "max_step",
                      "interval", "high_min_days", "form_text"), _TAPER),
 }

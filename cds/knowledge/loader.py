@@ -670,8 +670,8 @@ class _Builder:
     def _check_detail_texts(self, detail: Mapping) -> dict[str, Any]:
         required = ("headings", "event", "ambiguity", "ambiguity_duplicate", "addition_above_max",
                     "order_line",
-                    "earlier_line", "exposure_known", "exposure_unknown", "exposure_at_least",
-                    "prn_line",
+                    "earlier_line", "lowered_line", "exposure_known", "exposure_unknown",
+                    "exposure_at_least", "prn_line",
                     "weak_recognition", "sign_line", "risk_line", "no_risk_factor",
                     "renal_line", "unreadable_line", "basis_line")
         for key in required:

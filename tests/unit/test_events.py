@@ -296,6 +296,32 @@ def test_a_schedule_stepping_faster_than_the_policy_is_fast_on_its_own() -> None
     assert found.event.kind == "fast-step"
 
 
+def test_stopping_a_schedule_midway_is_a_stop_of_the_step_it_is_at() -> None:
+    """A one-order taper (60, 45, 30, 15 a week each) stopped on day 10: a stop from 45, the
+    dose held since its last step, not a too-fast schedule and not from the 60 before."""
+    recorded = schedule("tap", [60, 45, 30, 15], at(days=12), 7)  # at 45 for 5 days
+    found = history([recorded], [as_draft(recorded, "stopped")], hook="order-sign")
+    assert (found.event.kind, found.event.before, found.event.after) == ("stop", 45, 0)
+    assert found.event.just_before is None
+
+
+def test_a_stop_soon_after_a_step_is_judged_from_the_dose_before_the_step() -> None:
+    """Two days after stepping 60 -> 45 (sooner than the policy interval), a stop is a stop
+    from 60, and the card can say it had been lowered to 45 just before."""
+    recorded = schedule("tap", [60, 45, 30, 15], at(days=9), 7)  # at 45 for 2 days
+    found = history([recorded], [as_draft(recorded, "stopped")], hook="order-sign")
+    assert (found.event.kind, found.event.before, found.event.just_before) == ("stop", 60, 45)
+
+
+def test_an_edit_of_a_schedule_replaces_every_step_still_to_come() -> None:
+    """The same schedule order sent again with new steps from today: its old steps end
+    (running) or never start (future), so the two are never summed."""
+    recorded = schedule("tap", [60, 45, 30, 15], at(days=9), 7)
+    edited = as_draft(schedule("tap", [45, 30, 15], NOW, 10), "draft")
+    tl = timeline([recorded], [edited])
+    assert [tl.level_at(at(days=-d)) for d in (1, 6, 11, 16, 21, 31)] == [45, 45, 30, 30, 15, 0]
+
+
 def test_draft_large_cut_is_a_draft_cut() -> None:
     found = history([daily_order("a", 80, at(days=300))],
                     [as_draft(daily_order("b", 20, NOW))], hook="order-sign")
@@ -452,11 +478,21 @@ def test_at_an_unknown_time_the_event_age_is_not_claimed() -> None:
 
 
 def test_reference_window_reaches_back_the_configured_days() -> None:
+    # Steps larger than the policy's: no taper, so the whole window is the reference.
     window = K.threshold("reference_window_days")
-    inside = timeline(steps([60, 45, 30], window - 2, 1))
+    big = STANDARD.max_step_mg_per_day + 5
+    doses = [60, 60 - big, 60 - big - 10]
+    inside = timeline(steps(doses, window - 2, 1))
     assert judge_steps(inside, K, "standard")[-1].reference == 60
-    outside = timeline(steps([60, 45, 30], window + 1, 1))
-    assert judge_steps(outside, K, "standard")[-1].reference == 45
+    outside = timeline(steps(doses, window + 1, 1))
+    assert judge_steps(outside, K, "standard")[-1].reference == doses[1]
+
+
+def test_in_a_policy_paced_taper_the_reference_is_the_dose_since_its_last_step() -> None:
+    interval = STANDARD.interval_days
+    tl = timeline(steps([60, 45, 30], interval, 1))
+    assert [(j.verdict, j.reference) for j in judge_steps(tl, K, "standard")][-1] == \
+        ("policy", 45)
 
 
 def test_judging_never_looks_past_now_for_history_hooks() -> None:
