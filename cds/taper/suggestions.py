@@ -84,8 +84,9 @@ def current_order_continued(current: dict[str, Any], resource_id: str, draft: di
             order["requester"] = copy.deepcopy(draft["requester"])
         supply = current.get("dispenseRequest")
         if isinstance(supply, dict):
-            order["dispenseRequest"] = {k: copy.deepcopy(v) for k, v in supply.items()
-                                        if k != "validityPeriod"}
+            kept = {k: copy.deepcopy(v) for k, v in supply.items() if k != "validityPeriod"}
+            if kept:  # FHIR forbids an empty element
+                order["dispenseRequest"] = kept
     concept = order.get("medicationCodeableConcept")
     if isinstance(concept, dict):
         if not concept.get("coding") and codings_if_none:
