@@ -12,6 +12,7 @@ from cds.cards.extension import card_kind
 from cds.fixtures import list_fixtures, load_fixture, resolve_time_tokens
 from cds.knowledge import load_knowledge
 from cds.services import build_services
+from tests.support.cards import response_problems
 from tests.support.fixtures import clinical_data
 
 K = load_knowledge()
@@ -68,6 +69,8 @@ def test_fixture_yields_its_expected_cards(path):
     assert found == expected, [c["summary"] for c in assessment.cards]
     for card in assessment.cards:
         validate_card(card)
+    # The whole response as a client reads it: valid FHIR in every suggested resource too.
+    assert response_problems({"cards": assessment.cards}) == []
 
 
 def test_no_card_advises_baclofen_or_bridging_when_breathing_or_consciousness_is_depressed():
