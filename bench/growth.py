@@ -26,7 +26,6 @@ administrations, Medications by reference and Conditions, limits lifted likewise
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import signal
@@ -37,6 +36,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from bench.payloads import _iso, bundle, medication_request, observation, order_sign_stop
 
@@ -147,7 +148,8 @@ def _pipeline(knowledge):
     from cds.pipeline import HookPipeline
     from cds.services import ServiceRegistry, build_services, observation_code_tokens
 
-    settings = replace(Settings(), max_resources=10**9, auth_enabled=False)
+    settings = replace(Settings(), max_resources=10**9, max_read_resources=10**9,
+                       auth_enabled=False)
     registry = ServiceRegistry(build_services(observation_code_tokens(knowledge)))
     return HookPipeline(settings, registry, knowledge, ClinicalEngine(knowledge), None)
 
@@ -180,7 +182,8 @@ def _with(request: dict, key: str, resources: list[dict]) -> dict:
 
 
 def _temperatures(now: datetime, n: int) -> dict:
-    obs = [observation("8310-5", "Body temperature", "Cel", 36.5 + (i % 10) / 10,
+    # Fevers: every reading is a sign, so the signs themselves are many.
+    obs = [observation("8310-5", "Body temperature", "Cel", 38.5 + (i % 10) / 10,
                        now - timedelta(minutes=10 * i)) for i in range(n)]
     return _with(_stop_request(now), "observations", obs)
 
@@ -240,6 +243,20 @@ def _medications_by_reference(now: datetime, n: int) -> dict:
     return _with(_stop_request(now), "medications", resources[: n])
 
 
+def _taper_steps(now: datetime, n: int) -> dict:
+    """One baclofen order written as n dated steps (a taper signed as one order)."""
+    request = _stop_request(now)
+    order = request["prefetch"]["medications"]["entry"][0]["resource"]
+    template = order["dosageInstruction"][0]
+    order["dosageInstruction"] = [{
+        **template, "sequence": i + 1,
+        "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d", "boundsPeriod": {
+            "start": _iso(now - timedelta(days=200) + timedelta(hours=i)),
+            "end": _iso(now - timedelta(days=200) + timedelta(hours=i + 1))}}},
+    } for i in range(n)]
+    return request
+
+
 def _conditions(now: datetime, n: int) -> dict:
     conditions = [{
         "resourceType": "Condition", "id": f"c-{i}",
@@ -261,6 +278,7 @@ RECORDS: dict[str, Callable[[datetime, int], dict]] = {
     "MedicationAdministrations": _administrations,
     "Medications by reference": _medications_by_reference,
     "Conditions": _conditions,
+    "dated steps of one order": _taper_steps,
 }
 
 
@@ -278,8 +296,9 @@ def run_records(sizes: tuple[int, ...], budget: float, only: str = "") -> list[d
 
 
 def _record_call(pipeline, request: dict) -> Callable[[], Any]:
-    # A copy per run: the bench need not rely on the pipeline leaving the request as is.
-    return lambda: pipeline.call("baclofen-order-sign", copy.deepcopy(request))
+    # Parsed afresh for each run, as the service parses each body (orjson, as it does).
+    body = orjson.dumps(request)
+    return lambda: pipeline.call("baclofen-order-sign", orjson.loads(body))
 
 
 # -- verdict -----------------------------------------------------------------------------

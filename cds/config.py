@@ -129,6 +129,9 @@ class Settings:
     # Request limits: every one answers a clear 413/400 when exceeded.
     max_body_bytes: int = 5 * 1024 * 1024
     max_resources: int = 20_000
+    # Resources the facts read in detail (modelled, on the timeline or weighed as signs):
+    # a real record has tens; each costs about a millisecond (docs/security.md, Limits).
+    max_read_resources: int = 1_000
     max_json_depth: int = 64
     # FHIR-server fallback: per-call timeouts, one deadline for the whole gathering step.
     fhir_connect_timeout: float = 2.0
@@ -188,6 +191,7 @@ class Settings:
             rules_override=env.get("CDS_RULES_OVERRIDE") or None,
             max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
             max_resources=_int(env, "CDS_MAX_RESOURCES", cls.max_resources, 1),
+            max_read_resources=_int(env, "CDS_MAX_READ_RESOURCES", cls.max_read_resources, 1),
             max_json_depth=_int(env, "CDS_MAX_JSON_DEPTH", cls.max_json_depth, 8),
             fhir_connect_timeout=_float(env, "CDS_FHIR_CONNECT_TIMEOUT", cls.fhir_connect_timeout),
             fhir_read_timeout=_float(env, "CDS_FHIR_READ_TIMEOUT", cls.fhir_read_timeout),
