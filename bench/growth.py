@@ -148,8 +148,10 @@ def _pipeline(knowledge):
     from cds.pipeline import HookPipeline
     from cds.services import ServiceRegistry, build_services, observation_code_tokens
 
-    settings = replace(Settings(), max_resources=10**9, max_read_resources=10**9,
-                       auth_enabled=False)
+    lifted = {"max_resources": 10**9, "max_read_resources": 10**9}
+    # Only the limits this build has (bench.growth also runs against older builds).
+    settings = replace(Settings(), auth_enabled=False,
+                       **{k: v for k, v in lifted.items() if hasattr(Settings, k)})
     registry = ServiceRegistry(build_services(observation_code_tokens(knowledge)))
     return HookPipeline(settings, registry, knowledge, ClinicalEngine(knowledge), None)
 
