@@ -184,9 +184,10 @@ def _with(request: dict, key: str, resources: list[dict]) -> dict:
 
 
 def _temperatures(now: datetime, n: int) -> dict:
-    # Fevers: every reading is a sign, so the signs themselves are many.
-    obs = [observation("8310-5", "Body temperature", "Cel", 38.5 + (i % 10) / 10,
-                       now - timedelta(minutes=10 * i)) for i in range(n)]
+    # Fevers and low temperatures in turn within the last day (a monitor feed): every
+    # reading is a sign, so the signs themselves are many.
+    obs = [observation("8310-5", "Body temperature", "Cel", 39.0 if i % 2 else 34.5,
+                       now - timedelta(seconds=86400 * i / n)) for i in range(n)]
     return _with(_stop_request(now), "observations", obs)
 
 

@@ -15,6 +15,7 @@ from cds.net import is_loopback_host
 from cds.serving_model import (
     DEFAULT_THREADS,
     WORKER_CLASSES,
+    WORKER_CONNECTIONS,
     default_workers,
     patch_for_gevent,
     worker_class_from,
@@ -68,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("baclofen-cds: --certfile and --keyfile go together", file=sys.stderr)
         return 2
     run_server(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile,
-               args.worker_class, settings.operator_bind)
+               args.worker_class, settings.operator_bind, args.worker_connections)
     return 0
 
 
@@ -209,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "greenlet, not a worker; gthread: one thread per connection")
     serve.add_argument("--threads", type=int, default=_env_int("CDS_THREADS", DEFAULT_THREADS),
                        help="threads per worker with --worker-class gthread (default 1)")
+    serve.add_argument("--worker-connections", type=int,
+                       default=_env_int("CDS_WORKER_CONNECTIONS", WORKER_CONNECTIONS),
+                       help="connections one gevent worker holds at once (default "
+                       f"{WORKER_CONNECTIONS}); at the limit, a new connection replaces the "
+                       "one waiting longest without a request")
     serve.add_argument("--certfile", default=os.environ.get("CDS_TLS_CERTFILE"),
                        help="serve HTTPS with this PEM certificate (or terminate TLS in front)")
     serve.add_argument("--keyfile", default=os.environ.get("CDS_TLS_KEYFILE"),

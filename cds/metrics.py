@@ -69,6 +69,14 @@ FHIR_TIME = Histogram(
     "Time spent on one FHIR-server fallback search, pages included.",
     buckets=_LATENCY_BUCKETS,
 )
+CONNECTIONS_DROPPED = Counter(
+    "cds_connections_dropped",
+    "Connections the service closed at a limit (docs/security.md, Limits): tls_handshake "
+    "(not done within 5 s), idle (no request within 5 s), response_not_read (a response "
+    "not taken within 15 s), shed (a worker at its maximum of connections closed the one "
+    "waiting longest without a request).",
+    ["reason"],
+)
 FEEDBACK = Counter(
     "cds_feedback",
     "Feedback entries stored, by service, outcome and override-reason code.",
