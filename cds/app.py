@@ -37,6 +37,7 @@ class ServiceCore:
     store: Store
     pipeline: HookPipeline
     authenticator: Any = None
+    readiness: Any = None  # cds.web.health.DatabaseReadiness
 
 
 def load_clinical(settings: Settings) -> tuple[Any, Any]:
@@ -71,7 +72,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)
     authenticator = build_authenticator(settings, store)
-    core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator)
+    core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator,
+                       health.DatabaseReadiness())
     app.extensions["cds"] = core
 
     if settings.allowed_origins:  # any origin only in the local trial (cds.config)
