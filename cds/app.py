@@ -16,6 +16,7 @@ from cds.pipeline import HookPipeline
 from cds.services import ServiceRegistry, build_services, observation_code_tokens
 from cds.storage import Store
 from cds.web import discovery, health, hooks, preview, reports
+from cds.web.admission import register_admission
 from cds.web.auth import build_authenticator, register_authentication
 from cds.web.errors import register_error_handlers
 from cds.web.json_provider import OrjsonProvider
@@ -87,6 +88,7 @@ def create_app(
     register_request_log(app)
     register_operator_bind(app)  # before authentication: the operator address has no JWTs
     register_authentication(app)
+    register_admission(app)  # after authentication: calls are counted per client
     register_metrics(app)  # after authentication: only authenticated bodies are read
     register_error_handlers(app)
     for blueprint in (discovery.bp, hooks.bp, health.bp, metrics_bp, reports.bp, preview.bp):

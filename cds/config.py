@@ -132,6 +132,8 @@ class Settings:
     # Resources the facts read in detail (modelled, on the timeline or weighed as signs):
     # a real record has tens; each costs about a millisecond (docs/security.md, Limits).
     max_read_resources: int = 1_000
+    # Hook calls one client may have in progress in one worker (then 429).
+    max_calls_per_client: int = 16
     max_json_depth: int = 64
     # FHIR-server fallback: per-call timeouts, one deadline for the whole gathering step.
     fhir_connect_timeout: float = 2.0
@@ -192,6 +194,8 @@ class Settings:
             max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
             max_resources=_int(env, "CDS_MAX_RESOURCES", cls.max_resources, 1),
             max_read_resources=_int(env, "CDS_MAX_READ_RESOURCES", cls.max_read_resources, 1),
+            max_calls_per_client=_int(env, "CDS_MAX_CALLS_PER_CLIENT",
+                                      cls.max_calls_per_client, 1),
             max_json_depth=_int(env, "CDS_MAX_JSON_DEPTH", cls.max_json_depth, 8),
             fhir_connect_timeout=_float(env, "CDS_FHIR_CONNECT_TIMEOUT", cls.fhir_connect_timeout),
             fhir_read_timeout=_float(env, "CDS_FHIR_READ_TIMEOUT", cls.fhir_read_timeout),

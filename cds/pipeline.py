@@ -75,8 +75,10 @@ class HookPipeline:
             )
         return service
 
-    def call(self, service_id: str, request: Any, client: CdsClient = LOCAL_TRIAL_CLIENT
-             ) -> HookOutcome:
+    def call(self, service_id: str, request: Any, client: CdsClient = LOCAL_TRIAL_CLIENT,
+             between_steps: Callable[[], None] = lambda: None) -> HookOutcome:
+        """`between_steps` runs between the CPU-bound steps: the web layer hands the
+        worker to a call waiting for its turn there (cds/web/admission.py)."""
         if self.registry.hooks_for(service_id) is None:
             raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
         envelope.validate(request, "request")
@@ -93,8 +95,10 @@ class HookPipeline:
                 f"{self.settings.max_resources}.",
             )
         now = self.clock()
+        between_steps()
         checked, drafts = check_record(self.relevance, gathered.resources, draft_candidates, now,
                                        self.settings.max_read_resources)
+        between_steps()
         assessment = self.engine.assess(
             service.hook,
             context,
