@@ -35,7 +35,7 @@ HOOK_ENDPOINT = "hooks.invoke"
 # A call waiting this long since it first asked goes before smaller ones.
 STARVING_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 1
-IDLE_WAIT_SECONDS = 0.005
+IDLE_WAIT_SECONDS = 0.001
 
 
 class TooManyCalls(ClientError):
