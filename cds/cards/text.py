@@ -10,6 +10,7 @@ engine itself builds (the taper table) is passed through, as `Markdown`.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Mapping
@@ -88,11 +89,21 @@ def summary(template: str, values: Mapping[str, Any]) -> str:
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "…"
 
 
+LARGEST_NUMBER_SHOWN = 1e9  # beyond it a card says "more than 1,000,000,000"
+
+
 def number(value: float | None) -> str:
-    if value is None:
+    """A number as a clinician reads it: never in exponent notation ("6e+07 mg/day" for a
+    record of a million tablets, issue 26.5), an absurd magnitude bounded."""
+    if value is None or math.isnan(value):
         return "?"
     rounded = round(value, 2)
-    return f"{rounded:g}"
+    if abs(rounded) < 1e6:
+        return f"{rounded:g}"  # up to six digits: the plain form
+    if abs(rounded) >= LARGEST_NUMBER_SHOWN:
+        return f"{'more' if rounded > 0 else 'less'} than " \
+               f"{'' if rounded > 0 else '-'}{LARGEST_NUMBER_SHOWN:,.0f}"
+    return f"{rounded:,.0f}"
 
 
 def date_text(moment: datetime | None) -> str:
