@@ -25,9 +25,14 @@ from cds.serving_model import (
 def _configure_logging() -> None:
     level = os.environ.get("CDS_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(message)s" if level != "DEBUG" else None)
+    from cds.log_bounds import bound_all_handlers
+
+    bound_all_handlers()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Files the service makes are its user's alone (metrics, SQLite's -wal and -shm).
+    os.umask(0o077)
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before anything imports prometheus_client: /metrics then sums every worker.
         import atexit
@@ -55,7 +60,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if refusal:
         print(f"baclofen-cds: {refusal}", file=sys.stderr)
         return 2
+    from cds.metrics import reset_multiprocess_dir
     from cds.server import run_server, validate_startup
+
+    try:
+        # Before the workers start: counts of an earlier run must not add to this one's.
+        reset_multiprocess_dir()
+    except (OSError, RuntimeError) as error:
+        print(f"baclofen-cds: cannot start: metrics directory: {error}", file=sys.stderr)
+        return 2
 
     problem = validate_startup(settings)
     if problem:

@@ -12,7 +12,7 @@ worker can write before the server starts; each worker then writes its samples t
 from __future__ import annotations
 
 import os
-import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -163,14 +163,26 @@ def exposition() -> tuple[bytes, str]:
 
 def reset_multiprocess_dir() -> None:
     """Empty the multiprocess directory; call once in the server before workers start,
-    or old counts from an earlier run are added to the new ones."""
+    or old counts from an earlier run are added to the new ones.
+
+    The directory is kept private to the service's user (0700; the workers' files are
+    created 0600, cds.cli sets the umask): counts of cards and feedback are governance
+    data, and the directory may sit in a shared temporary directory. It used to be
+    deleted and made again 0755, with 0644 files (issue 26.6). A directory that is a
+    symbolic link or belongs to another user is refused, never emptied."""
     directory = multiprocess_dir()
     if not directory:
         return
     path = Path(directory)
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = path.lstat()
+    if path.is_symlink() or not stat.S_ISDIR(status.st_mode):
+        raise RuntimeError(f"{MULTIPROC_ENV} must be a directory, not a link: {directory}")
+    if status.st_uid != os.getuid():
+        raise RuntimeError(f"{MULTIPROC_ENV} belongs to another user: {directory}")
+    path.chmod(0o700)
+    for stale in path.glob("*.db"):
+        stale.unlink()
 
 
 def mark_worker_dead(pid: int) -> None:

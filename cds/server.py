@@ -53,14 +53,12 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
-def _on_starting(_arbiter) -> None:
-    from cds.metrics import reset_multiprocess_dir
-
-    reset_multiprocess_dir()  # counts from an earlier run must not add to this one
-
-
 def _post_worker_init(_worker) -> None:
     import gc
+
+    from cds.log_bounds import bound_all_handlers
+
+    bound_all_handlers()  # gunicorn's own handlers exist by now
 
     # Start-up leaves ~100k long-lived objects (FHIR models, rules, schemas). Freezing
     # them keeps every later full collection from rescanning them: p99 of a 200 KB hook
@@ -125,7 +123,6 @@ def run_server(
             "accesslog": None,  # our own structured request log replaces it
             "errorlog": "-",
             "loglevel": "info",
-            "on_starting": _on_starting,
             "child_exit": _child_exit,
             "post_worker_init": _post_worker_init,
             **({"pre_fork": _pre_fork} if worker_class == "gevent" else {}),
