@@ -157,6 +157,8 @@ class Settings:
     operator_bind: tuple[str, int] | None = None
     # Feedback entries one client may store per hour (then 429); see cds/feedback.py.
     feedback_quota_per_hour: int = 10_000
+    # ... and bytes as stored (an entry takes at most 32 KiB; a usual one well under 1 KiB).
+    feedback_bytes_per_hour: int = 20 * 1024 * 1024
     # CDS Hooks 2.0 requires a valid access token on every FHIR call; only an operator
     # testing against an open FHIR server (e.g. a public sandbox) turns this on.
     fhir_allow_without_token: bool = False
@@ -212,6 +214,8 @@ class Settings:
             operator_bind=_host_port(env.get("CDS_OPERATOR_BIND", ""), "CDS_OPERATOR_BIND"),
             feedback_quota_per_hour=_int(env, "CDS_FEEDBACK_QUOTA_PER_HOUR",
                                          cls.feedback_quota_per_hour, 1),
+            feedback_bytes_per_hour=_int(env, "CDS_FEEDBACK_BYTES_PER_HOUR",
+                                         cls.feedback_bytes_per_hour, 1024),
             fhir_allow_without_token=_switch(env, "CDS_FHIR_ALLOW_WITHOUT_TOKEN", False),
             shared_order_service_id=_switch(env, "CDS_SHARED_ORDER_SERVICE_ID", False),
         )

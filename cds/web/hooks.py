@@ -43,7 +43,8 @@ def feedback(service_id: str):
         # This process's cards are written in the background; feedback is checked
         # against them, so let the last few milliseconds' cards land first.
         core.pipeline.recorder.flush(timeout=1.0)
-    policy = FeedbackPolicy(core.settings.feedback_quota_per_hour)
+    policy = FeedbackPolicy(core.settings.feedback_quota_per_hour,
+                            core.settings.feedback_bytes_per_hour)
     try:
         result, g.feedback_entries = record_feedback(core.store, service_id, body,
                                                      current_client(), policy)
