@@ -19,6 +19,7 @@ As-needed orders are not a daily dose unless administrations show regular use.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -198,8 +199,9 @@ class _LevelIndex:
                 continue
             if segment.level is None and segment.order.dose.as_needed_only and has_schedule:
                 continue  # adds nothing (level_at)
-            change = (Fraction(segment.level), 0) if segment.level is not None \
-                else (Fraction(0), 1)
+            known = segment.level is not None and math.isfinite(segment.level)
+            # A level that is no finite number cannot be summed exactly: read as unknown.
+            change = (Fraction(segment.level), 0) if known else (Fraction(0), 1)
             if segment.start is None:
                 level, unknown = level + change[0], unknown + change[1]
             else:
