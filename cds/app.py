@@ -17,6 +17,7 @@ from cds.pipeline import HookPipeline
 from cds.services import ServiceRegistry, build_services, observation_code_tokens
 from cds.storage import Store
 from cds.web import discovery, health, hooks, preview, reports
+from cds.web.admission import register_admission
 from cds.web.auth import build_authenticator, register_authentication
 from cds.web.errors import register_error_handlers
 from cds.web.json_provider import OrjsonProvider
@@ -39,6 +40,7 @@ class ServiceCore:
     store: Store
     pipeline: HookPipeline
     authenticator: Any = None
+    readiness: Any = None  # cds.web.health.DatabaseReadiness
 
 
 class NoRedirectMap(Map):
@@ -89,7 +91,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)
     authenticator = build_authenticator(settings, store)
-    core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator)
+    core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator,
+                       health.DatabaseReadiness())
     app.extensions["cds"] = core
 
     if settings.allowed_origins:  # any origin only in the local trial (cds.config)
@@ -103,6 +106,7 @@ def create_app(
     register_request_log(app)
     register_operator_bind(app)  # before authentication: the operator address has no JWTs
     register_authentication(app)
+    register_admission(app)  # after authentication: calls are counted per client
     register_metrics(app)  # after authentication: only authenticated bodies are read
     register_error_handlers(app)
     register_security_headers(app)

@@ -15,6 +15,7 @@ from cds.net import is_loopback_host
 from cds.serving_model import (
     DEFAULT_THREADS,
     WORKER_CLASSES,
+    WORKER_CONNECTIONS,
     default_workers,
     patch_for_gevent,
     worker_class_from,
@@ -24,9 +25,14 @@ from cds.serving_model import (
 def _configure_logging() -> None:
     level = os.environ.get("CDS_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(message)s" if level != "DEBUG" else None)
+    from cds.log_bounds import bound_all_handlers
+
+    bound_all_handlers()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Files the service makes are its user's alone (metrics, SQLite's -wal and -shm).
+    os.umask(0o077)
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before anything imports prometheus_client: /metrics then sums every worker.
         import atexit
@@ -54,7 +60,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if refusal:
         print(f"baclofen-cds: {refusal}", file=sys.stderr)
         return 2
+    from cds.metrics import reset_multiprocess_dir
     from cds.server import run_server, validate_startup
+
+    try:
+        # Before the workers start: counts of an earlier run must not add to this one's.
+        reset_multiprocess_dir()
+    except (OSError, RuntimeError) as error:
+        print(f"baclofen-cds: cannot start: metrics directory: {error}", file=sys.stderr)
+        return 2
 
     problem = validate_startup(settings)
     if problem:
@@ -68,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("baclofen-cds: --certfile and --keyfile go together", file=sys.stderr)
         return 2
     run_server(args.host, args.port, args.workers, args.threads, args.certfile, args.keyfile,
-               args.worker_class, settings.operator_bind)
+               args.worker_class, settings.operator_bind, args.worker_connections)
     return 0
 
 
@@ -216,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "greenlet, not a worker; gthread: one thread per connection")
     serve.add_argument("--threads", type=int, default=_env_int("CDS_THREADS", DEFAULT_THREADS),
                        help="threads per worker with --worker-class gthread (default 1)")
+    serve.add_argument("--worker-connections", type=int,
+                       default=_env_int("CDS_WORKER_CONNECTIONS", WORKER_CONNECTIONS),
+                       help="connections one gevent worker holds at once (default "
+                       f"{WORKER_CONNECTIONS}); at the limit, a new connection replaces the "
+                       "one waiting longest without a request")
     serve.add_argument("--certfile", default=os.environ.get("CDS_TLS_CERTFILE"),
                        help="serve HTTPS with this PEM certificate (or terminate TLS in front)")
     serve.add_argument("--keyfile", default=os.environ.get("CDS_TLS_KEYFILE"),

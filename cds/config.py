@@ -129,6 +129,11 @@ class Settings:
     # Request limits: every one answers a clear 413/400 when exceeded.
     max_body_bytes: int = 5 * 1024 * 1024
     max_resources: int = 20_000
+    # Resources the facts read in detail (modelled, on the timeline or weighed as signs):
+    # a real record has tens; each costs about a millisecond (docs/security.md, Limits).
+    max_read_resources: int = 1_000
+    # Hook calls one client may have in progress in one worker (then 429).
+    max_calls_per_client: int = 16
     max_json_depth: int = 64
     # FHIR-server fallback: per-call timeouts, one deadline for the whole gathering step.
     fhir_connect_timeout: float = 2.0
@@ -152,6 +157,8 @@ class Settings:
     operator_bind: tuple[str, int] | None = None
     # Feedback entries one client may store per hour (then 429); see cds/feedback.py.
     feedback_quota_per_hour: int = 10_000
+    # ... and bytes as stored (an entry takes at most 32 KiB; a usual one well under 1 KiB).
+    feedback_bytes_per_hour: int = 20 * 1024 * 1024
     # CDS Hooks 2.0 requires a valid access token on every FHIR call; only an operator
     # testing against an open FHIR server (e.g. a public sandbox) turns this on.
     fhir_allow_without_token: bool = False
@@ -188,6 +195,9 @@ class Settings:
             rules_override=env.get("CDS_RULES_OVERRIDE") or None,
             max_body_bytes=_int(env, "CDS_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
             max_resources=_int(env, "CDS_MAX_RESOURCES", cls.max_resources, 1),
+            max_read_resources=_int(env, "CDS_MAX_READ_RESOURCES", cls.max_read_resources, 1),
+            max_calls_per_client=_int(env, "CDS_MAX_CALLS_PER_CLIENT",
+                                      cls.max_calls_per_client, 1),
             max_json_depth=_int(env, "CDS_MAX_JSON_DEPTH", cls.max_json_depth, 8),
             fhir_connect_timeout=_float(env, "CDS_FHIR_CONNECT_TIMEOUT", cls.fhir_connect_timeout),
             fhir_read_timeout=_float(env, "CDS_FHIR_READ_TIMEOUT", cls.fhir_read_timeout),
@@ -204,6 +214,8 @@ class Settings:
             operator_bind=_host_port(env.get("CDS_OPERATOR_BIND", ""), "CDS_OPERATOR_BIND"),
             feedback_quota_per_hour=_int(env, "CDS_FEEDBACK_QUOTA_PER_HOUR",
                                          cls.feedback_quota_per_hour, 1),
+            feedback_bytes_per_hour=_int(env, "CDS_FEEDBACK_BYTES_PER_HOUR",
+                                         cls.feedback_bytes_per_hour, 1024),
             fhir_allow_without_token=_switch(env, "CDS_FHIR_ALLOW_WITHOUT_TOKEN", False),
             shared_order_service_id=_switch(env, "CDS_SHARED_ORDER_SERVICE_ID", False),
         )

@@ -13,7 +13,11 @@ Integrity rules (docs/security.md):
   record, the report keeps such an answer out of the rates (cds/report.py);
 - outcomeTimestamp must be a real instant, no later than now plus clock skew, not older
   than MAX_AGE, and not before the card was issued;
-- each client may store at most `feedback_quota_per_hour` entries an hour (429).
+- each entry may take at most MAX_ENTRY_BYTES once stored (413): one entry with 65,000
+  suggestion ids stored 5.8 MB;
+- each client may store at most `feedback_quota_per_hour` entries and
+  `feedback_bytes_per_hour` bytes an hour (429), counted in the transaction that stores
+  them (cds/storage.py), so concurrent batches cannot pass it together.
 """
 
 from __future__ import annotations
@@ -28,11 +32,14 @@ from cds import envelope
 from cds.caller import LOCAL_TRIAL_CLIENT, CdsClient
 from cds.errors import ClientError
 from cds.serving_model import off_the_loop
-from cds.storage import FeedbackEntry, Store
+from cds.storage import FeedbackEntry, FeedbackQuota, OverQuota, Store
 
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_AGE = timedelta(days=30)
 QUOTA_WINDOW = timedelta(hours=1)
+# An entry of every field at its longest (a 4,000-character comment in 4-byte characters,
+# the override reason, a few dozen suggestion ids) fits with room to spare.
+MAX_ENTRY_BYTES = 32 * 1024
 
 
 class QuotaExceeded(ClientError):
@@ -45,6 +52,7 @@ class QuotaExceeded(ClientError):
 @dataclass(frozen=True)
 class FeedbackPolicy:
     quota_per_hour: int
+    bytes_per_hour: int = 20 * 1024 * 1024
 
 
 def parse_feedback(service_id: str, document: Any, client: CdsClient = LOCAL_TRIAL_CLIENT,
@@ -53,6 +61,7 @@ def parse_feedback(service_id: str, document: Any, client: CdsClient = LOCAL_TRI
     now = now or datetime.now(UTC)
     entries = []
     for index, item in enumerate(document["feedback"]):
+        _check_size(item, index)
         override = item.get("overrideReason") or {}
         reason = override.get("reason") or {}
         timestamp = _outcome_timestamp(item["outcomeTimestamp"], index, now)
@@ -72,6 +81,20 @@ def parse_feedback(service_id: str, document: Any, client: CdsClient = LOCAL_TRI
             )
         )
     return entries
+
+
+def _check_size(item: dict, index: int) -> None:
+    """Before anything is built from it: an entry must fit MAX_ENTRY_BYTES as stored."""
+    override = item.get("overrideReason") or {}
+    reason = override.get("reason") or {}
+    texts = [item.get("card"), reason.get("system"), reason.get("code"), reason.get("display"),
+             override.get("userComment"),
+             *(s.get("id") for s in item.get("acceptedSuggestions") or [])]
+    size = sum(len(t.encode("utf-8", "replace")) + 4 for t in texts if isinstance(t, str))
+    if size > MAX_ENTRY_BYTES:
+        location = f"$.feedback[{index}]"
+        raise ClientError(413, f"{location} would take {size} bytes; an entry may take at "
+                               f"most {MAX_ENTRY_BYTES}.", location=location)
 
 
 def _outcome_timestamp(text: str, index: int, now: datetime) -> datetime:
@@ -135,12 +158,14 @@ def record_feedback(store: Store, service_id: str, document: Any,
     entries = parse_feedback(service_id, document, client, now)
     issued = off_the_loop(store.issued_cards_by_uuid, {e.card_uuid for e in entries})
     _check_against_issued(entries, issued, client)
+    quota = None
     if policy is not None:
-        sent = off_the_loop(store.feedback_count_since, client.iss, client.tenant,
-                            now - QUOTA_WINDOW)
-        if sent + len(entries) > policy.quota_per_hour:
-            raise QuotaExceeded(retry_after_seconds=int(QUOTA_WINDOW.total_seconds() // 4))
-    stored = off_the_loop(store.save_feedback, entries)
+        quota = FeedbackQuota(client.iss, client.tenant, now - QUOTA_WINDOW,
+                              policy.quota_per_hour, policy.bytes_per_hour)
+    try:
+        stored = off_the_loop(store.save_feedback, entries, quota)
+    except OverQuota:
+        raise QuotaExceeded(retry_after_seconds=int(QUOTA_WINDOW.total_seconds() // 4)) from None
     receipt = {"received": len(entries), "stored": stored, "duplicates": len(entries) - stored}
     unverified = sum(e.card_uuid not in issued for e in entries)
     if unverified:

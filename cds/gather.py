@@ -8,6 +8,7 @@ required data can be had neither way the service answers 412 Precondition Failed
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from cds.fhir_client import (
     render_template,
 )
 from cds.fhir_servers import NOT_ALLOWED, FhirServerPolicy
+from cds.log_bounds import defect_summary
 from cds.metrics import observe_fhir_fetch
 from cds.resources import flatten
 from cds.services import ServiceDefinition
@@ -126,7 +128,8 @@ def gather(request: dict, service: ServiceDefinition, settings: Settings,
             out.unavailable[key] = error.reason
             continue
         except Exception:  # a defect must cost this key, not the whole request
-            log.exception("unexpected failure fetching prefetch key %s", key)
+            log.error("unexpected failure fetching prefetch key %s: %s", key,
+                      defect_summary(sys.exc_info()[1]))
             out.unavailable[key] = NOT_FETCHED
             continue
         out.resources.extend(result.resources)

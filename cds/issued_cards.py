@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Iterable
 
+from cds.log_bounds import defect_summary
 from cds.serving_model import off_the_loop
 from cds.storage import IssuedCard, StorageError, Store
 
@@ -87,8 +88,8 @@ class IssuedCardRecorder:
             except StorageError as error:
                 # The clinician had the cards; only the governance count misses them.
                 log.warning("issued cards not recorded: %s", error)
-            except Exception:  # noqa: BLE001 - the writer thread must outlive any one batch
-                log.exception("issued cards not recorded")
+            except Exception as error:  # noqa: BLE001 - the writer must outlive any one batch
+                log.error("issued cards not recorded: %s", defect_summary(error))
             finally:
                 with self._condition:
                     self._writing = False

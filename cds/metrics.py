@@ -12,7 +12,7 @@ worker can write before the server starts; each worker then writes its samples t
 from __future__ import annotations
 
 import os
-import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -68,6 +68,14 @@ FHIR_TIME = Histogram(
     "cds_fhir_fetch_duration_seconds",
     "Time spent on one FHIR-server fallback search, pages included.",
     buckets=_LATENCY_BUCKETS,
+)
+CONNECTIONS_DROPPED = Counter(
+    "cds_connections_dropped",
+    "Connections the service closed at a limit (docs/security.md, Limits): tls_handshake "
+    "(not done within 5 s), idle (no request within 5 s), response_not_read (a response "
+    "not taken within 15 s), shed (a worker at its maximum of connections closed the one "
+    "waiting longest without a request).",
+    ["reason"],
 )
 FEEDBACK = Counter(
     "cds_feedback",
@@ -155,14 +163,26 @@ def exposition() -> tuple[bytes, str]:
 
 def reset_multiprocess_dir() -> None:
     """Empty the multiprocess directory; call once in the server before workers start,
-    or old counts from an earlier run are added to the new ones."""
+    or old counts from an earlier run are added to the new ones.
+
+    The directory is kept private to the service's user (0700; the workers' files are
+    created 0600, cds.cli sets the umask): counts of cards and feedback are governance
+    data, and the directory may sit in a shared temporary directory. It used to be
+    deleted and made again 0755, with 0644 files (issue 26.6). A directory that is a
+    symbolic link or belongs to another user is refused, never emptied."""
     directory = multiprocess_dir()
     if not directory:
         return
     path = Path(directory)
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = path.lstat()
+    if path.is_symlink() or not stat.S_ISDIR(status.st_mode):
+        raise RuntimeError(f"{MULTIPROC_ENV} must be a directory, not a link: {directory}")
+    if status.st_uid != os.getuid():
+        raise RuntimeError(f"{MULTIPROC_ENV} belongs to another user: {directory}")
+    path.chmod(0o700)
+    for stale in path.glob("*.db"):
+        stale.unlink()
 
 
 def mark_worker_dead(pid: int) -> None:

@@ -76,8 +76,10 @@ class HookPipeline:
             )
         return service
 
-    def call(self, service_id: str, request: Any, client: CdsClient = LOCAL_TRIAL_CLIENT
-             ) -> HookOutcome:
+    def call(self, service_id: str, request: Any, client: CdsClient = LOCAL_TRIAL_CLIENT,
+             between_steps: Callable[[], None] = lambda: None) -> HookOutcome:
+        """`between_steps` runs between the CPU-bound steps: the web layer hands the
+        worker to a call waiting for its turn there (cds/web/admission.py)."""
         if self.registry.hooks_for(service_id) is None:
             raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
         envelope.validate(request, "request")
@@ -94,8 +96,11 @@ class HookPipeline:
                 f"{self.settings.max_resources}.",
             )
         now = self.clock()
-        checked, drafts = check_record(self.relevance, gathered.resources, draft_candidates, now)
+        between_steps()
+        checked, drafts = check_record(self.relevance, gathered.resources, draft_candidates, now,
+                                       self.settings.max_read_resources)
         stays = find_stays(gathered.resources, now, self.knowledge.order_categories["inpatient"])
+        between_steps()
         assessment = self.engine.assess(
             service.hook,
             context,
@@ -171,6 +176,12 @@ def _reading_notices(assessment: Any) -> dict[str, Any]:
 def _unresolved_medication_references(resources: list[dict]) -> int:
     """MedicationRequests whose medicationReference points at no Medication we hold."""
     held = {f"Medication/{r.get('id')}" for r in resources if r.get("resourceType") == "Medication"}
+    # A reference names a held Medication in full or ends with "/Medication/<id>". Held
+    # references are indexed by their last part, so each reference is compared with the
+    # few that could match, not with every Medication (issue 26.2).
+    by_last_part: dict[str, list[str]] = {}
+    for held_ref in held:
+        by_last_part.setdefault(held_ref.rsplit("/", 1)[-1], []).append(held_ref)
     count = 0
     for resource in resources:
         if resource.get("resourceType") != "MedicationRequest":
@@ -184,7 +195,8 @@ def _unresolved_medication_references(resources: list[dict]) -> int:
                          if isinstance(c, dict)}
             count += reference not in contained
         else:
-            count += not any(reference == h or reference.endswith("/" + h) for h in held)
+            candidates = by_last_part.get(reference.rsplit("/", 1)[-1], ())
+            count += not any(reference == h or reference.endswith("/" + h) for h in candidates)
     return count
 
 
@@ -209,15 +221,21 @@ def _response_extension(gathered, checked: CheckedResources, drafts: CheckedReso
 
 
 def check_record(relevance: Relevance, resources: list[dict], draft_candidates: list[dict],
-                 now: datetime) -> tuple[CheckedResources, CheckedResources]:
+                 now: datetime, max_read: int | None = None
+                 ) -> tuple[CheckedResources, CheckedResources]:
     """Model what the facts can use. Observations and Conditions only matter for a
-    patient with a baclofen order or a pump, so the common no-baclofen call skips them."""
+    patient with a baclofen order or a pump, so the common no-baclofen call skips them.
+
+    `max_read`: the most resources the facts may read in detail (each one is modelled,
+    about a millisecond, and feeds the timeline and the signs); past it, 413."""
     orders_first: list[dict] = []
     rest: list[dict] = []
     for resource in resources:
         kind = resource.get("resourceType")
         (orders_first if isinstance(kind, str) and kind in ORDER_TYPES else rest).append(resource)
-    checked = check_resources(relevance.select(orders_first, now))
+    selected = relevance.select(orders_first, now)
+    _within_read_limit(len(selected) + len(draft_candidates), max_read)
+    checked = check_resources(selected)
     drafts = check_resources(draft_candidates, lenient_missing=True)
     if any(r.get("resourceType") in ("MedicationRequest", "MedicationAdministration",
                                      "Device", "Procedure")
@@ -226,5 +244,18 @@ def check_record(relevance: Relevance, resources: list[dict], draft_candidates: 
             and relevance.could_be_baclofen_request(r) for r in drafts.resources):
         weight = dosed_per_kg([r for r in [*checked.resources, *drafts.resources]
                                if r.get("resourceType") == "MedicationRequest"])
-        check_resources(relevance.select(rest, now, weight_needed=weight), into=checked)
+        more = relevance.select(rest, now, weight_needed=weight)
+        _within_read_limit(len(selected) + len(draft_candidates) + len(more), max_read)
+        check_resources(more, into=checked)
     return checked, drafts
+
+
+def _within_read_limit(count: int, max_read: int | None) -> None:
+    if max_read is not None and count > max_read:
+        raise ClientError(
+            413,
+            f"The record holds {count} resources this service reads in detail (baclofen "
+            "orders and administrations, pump records, conditions and readings that show a "
+            f"sign, and draft orders); it reads at most {max_read} in one call. Send a "
+            "shorter history (the prefetch templates bound each search).",
+        )

@@ -72,9 +72,12 @@ def parse_since(text: str) -> datetime:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        # In UTC here, as the database compares it: year 1 at +14:00 falls off the
+        # calendar (OverflowError: a 500 until issue 26.5).
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{text[:40]!r} is not a date (YYYY-MM-DD) or an ISO date-time "
+                         "within the calendar") from None
 
 
 def build_report(store: Store, since: datetime | None = None) -> FeedbackReport:

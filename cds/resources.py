@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.device import Device
@@ -102,6 +103,52 @@ def _relevant(is_relevant: Relevance, resource: dict) -> bool:
         return True
 
 
+def _known_type(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        get_fhir_model_class(value)
+    except (ValueError, KeyError):
+        return False
+    return True
+
+
+def _without_unknown_contained(resource: dict) -> dict | None:
+    """A copy without the contained resources of a type FHIR does not define (the R4B
+    models fail on them with a KeyError), or None when there are none to drop."""
+    contained = resource.get("contained")
+    if not isinstance(contained, list):
+        return None
+    kept = [c for c in contained if isinstance(c, dict) and _known_type(c.get("resourceType"))
+            and _without_unknown_contained(c) is None]
+    if len(kept) == len(contained):
+        return None
+    return {**resource, "contained": kept}
+
+
+def _checked(model: Any, resource: dict, out: CheckedResources, lenient_missing: bool
+             ) -> dict | None:
+    """The resource as the facts may read it (repaired if need be), or None (skipped)."""
+    cleaned = _without_unknown_contained(resource)
+    if cleaned is not None:
+        # No fact reads a resource of a type FHIR does not define: only a Medication
+        # contained in an order is read. Dropped and reported, as other ignored elements.
+        resource = cleaned
+        out.adjusted.append(Adjustment(resource["resourceType"], ignored=("contained",)))
+    try:
+        model.model_validate(resource)
+    except ValidationError as error:
+        if lenient_missing and _only_missing(error):
+            return resource
+        repaired = repair(model, resource, error, lenient_missing=lenient_missing)
+        if repaired is None:
+            out.skipped.append(SkippedResource(resource["resourceType"], _error_fields(error)))
+            return None
+        resource, adjustment = repaired
+        out.adjusted.append(adjustment)
+    return resource
+
+
 def check_resources(
     candidates: Iterable[dict],
     is_relevant: Relevance | None = None,
@@ -123,17 +170,13 @@ def check_resources(
             continue
         out.models_built[kind] += 1
         try:
-            model.model_validate(resource)
-        except ValidationError as error:
-            if not (lenient_missing and _only_missing(error)):
-                repaired = repair(model, resource, error, lenient_missing=lenient_missing)
-                if repaired is None:
-                    out.skipped.append(SkippedResource(kind, _error_fields(error)))
-                    continue
-                resource, adjustment = repaired
-                out.adjusted.append(adjustment)
-        except (ValueError, TypeError, RecursionError) as error:
+            checked = _checked(model, resource, out, lenient_missing)
+        # The models raise more than ValidationError on hostile input (a contained resource
+        # of an unknown resourceType: KeyError, a 500 until issue 26.5): whatever they
+        # raise costs this resource, reported, never the call.
+        except Exception as error:  # noqa: BLE001
             out.skipped.append(SkippedResource(kind, f"could not be read ({type(error).__name__})"))
             continue
-        out.resources.append(resource)
+        if checked is not None:
+            out.resources.append(checked)
     return out

@@ -15,6 +15,7 @@ on joins across facts, so every subject's facts are flattened into one fact.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import uuid
 from dataclasses import dataclass
@@ -80,6 +81,28 @@ def _ruleset_for(knowledge: Knowledge) -> str:
         return name
 
 
+# durable_rules' JSON reader fails on a number written with an exponent and no decimal
+# point ("1e+16", "9e-05": error 204) and on infinities, which is how Python writes floats
+# from 1e16 up and below 1e-4: a dose of 1e15 tablets made every such call a 500 (issue
+# 26.5). Floats reach it inside the range Python writes plainly; no threshold of rules/
+# lies beyond it (a dose of 1e15 mg and of 1e20 mg compare alike with all of them).
+ENGINE_NUMBER_LIMIT = 1e15
+ENGINE_NUMBER_RESOLUTION = 1e-4
+
+
+def engine_number(value: object) -> object:
+    """A float as the engine can read it (see above); anything else as it is."""
+    if not isinstance(value, float):
+        return value
+    if math.isnan(value):
+        return 0.0
+    if abs(value) >= ENGINE_NUMBER_LIMIT:
+        return math.copysign(ENGINE_NUMBER_LIMIT, value)
+    if abs(value) < ENGINE_NUMBER_RESOLUTION:
+        return 0.0
+    return value
+
+
 def _assert_one(ruleset_name: str, fact: dict) -> None:
     """Assert one fact. A fact no rule matches is normal here, not an error.
 
@@ -105,7 +128,8 @@ class RulesEngine:
             _COLLECTED[sid] = []
             try:
                 for fact in [_SESSION_MARKER, *({**s, "kind": "subject"} for s in subjects)]:
-                    _assert_one(self.ruleset_name, dict(fact, sid=sid))
+                    readable = {key: engine_number(value) for key, value in fact.items()}
+                    _assert_one(self.ruleset_name, dict(readable, sid=sid))
             finally:
                 firings = _COLLECTED.pop(sid, [])
                 _HOST.delete_state(self.ruleset_name, sid)

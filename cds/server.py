@@ -11,6 +11,7 @@ from cds.serving_model import (
     DEFAULT_WORKER_CLASS,
     GUNICORN_WORKER_CLASS,
     HEADER_SECONDS,
+    LISTEN_BACKLOG,
     WORKER_CONNECTIONS,
     default_workers,
 )
@@ -52,14 +53,12 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
-def _on_starting(_arbiter) -> None:
-    from cds.metrics import reset_multiprocess_dir
-
-    reset_multiprocess_dir()  # counts from an earlier run must not add to this one
-
-
 def _post_worker_init(_worker) -> None:
     import gc
+
+    from cds.log_bounds import bound_all_handlers
+
+    bound_all_handlers()  # gunicorn's own handlers exist by now
 
     # Start-up leaves ~100k long-lived objects (FHIR models, rules, schemas). Freezing
     # them keeps every later full collection from rescanning them: p99 of a 200 KB hook
@@ -72,6 +71,17 @@ def _child_exit(_arbiter, worker) -> None:
     from cds.metrics import mark_worker_dead
 
     mark_worker_dead(worker.pid)
+    if hasattr(worker, "load_slot"):
+        from cds.gevent_worker import LOADS
+
+        LOADS.release(worker.load_slot)
+
+
+def _pre_fork(_arbiter, worker) -> None:
+    """gevent workers: a slot in the shared connection counts (cds/gevent_worker.py)."""
+    from cds.gevent_worker import LOADS
+
+    worker.load_slot = LOADS.claim()
 
 
 def _bind(host: str, port: int) -> str:
@@ -87,6 +97,7 @@ def run_server(
     keyfile: str | None = None,
     worker_class: str = DEFAULT_WORKER_CLASS,
     operator_bind: tuple[str, int] | None = None,
+    worker_connections: int = WORKER_CONNECTIONS,
 ) -> None:
     tls = {"certfile": certfile, "keyfile": keyfile} if certfile and keyfile else {}
     binds = [_bind(host, port)]
@@ -99,7 +110,12 @@ def run_server(
             "workers": max(1, workers),
             "threads": max(1, threads),
             "worker_class": GUNICORN_WORKER_CLASS[worker_class],
-            "worker_connections": WORKER_CONNECTIONS,
+            "worker_connections": max(1, worker_connections),
+            # Connections the kernel completes before a worker accepts them (Linux caps it
+            # at net.core.somaxconn, 4096 by default). A full queue makes a caller's
+            # handshake wait for a retransmission (1 s, then 3 s): a flood of connections
+            # must find room behind it (issue 26.3).
+            "backlog": LISTEN_BACKLOG,
             # Async workers give a peer this long for a request's headers (then close).
             "keepalive": HEADER_SECONDS,
             "timeout": 30,
@@ -107,9 +123,9 @@ def run_server(
             "accesslog": None,  # our own structured request log replaces it
             "errorlog": "-",
             "loglevel": "info",
-            "on_starting": _on_starting,
             "child_exit": _child_exit,
             "post_worker_init": _post_worker_init,
+            **({"pre_fork": _pre_fork} if worker_class == "gevent" else {}),
             # gunicorn 25.1+ opens a control socket at one fixed path per user: every
             # instance would fight over it, and it can resize or stop the server.
             "control_socket_disable": True,

@@ -30,12 +30,17 @@ GUNICORN_WORKER_CLASS = {
 DEFAULT_WORKER_CLASS = "gevent"
 # Threads per worker for the gthread class (ignored by gevent).
 DEFAULT_THREADS = 1
-# A gevent worker's connections at once; each costs a greenlet, not a thread.
+# A gevent worker's connections at once; each costs a greenlet, not a thread. When a
+# worker holds this many, a new connection replaces the one that has waited longest
+# without sending a request (cds/gevent_worker.py). `serve --worker-connections`.
 WORKER_CONNECTIONS = 1000
-# Seconds a peer has to send a request's headers (gunicorn's keep-alive timeout bounds
-# header reading in async workers) and its body (cds/web/json_body.py).
+LISTEN_BACKLOG = 4096  # cds/server.py says why
+# Seconds a peer has to complete a TLS handshake and send a request's headers (gunicorn's
+# keep-alive timeout bounds header reading in async workers), to send its body
+# (cds/web/json_body.py), and to take each part of a response (a socket time limit).
 HEADER_SECONDS = 5
 BODY_SECONDS = 10
+SEND_SECONDS = 15  # longer than BODY_SECONDS, so that a slow body is answered 408
 
 
 def default_workers() -> int:

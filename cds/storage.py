@@ -60,6 +60,8 @@ feedback = Table(
     # The authenticated client that sent it ("" with authentication off).
     Column("client_iss", String(2048), nullable=False, server_default=""),
     Column("client_tenant", String(256), nullable=False, server_default=""),
+    # The entry's size as stored (FeedbackEntry.stored_bytes): quotas count bytes too.
+    Column("stored_bytes", Integer, nullable=False, server_default="0"),
 )
 # Per-client quotas count recent rows.
 Index("ix_feedback_client_received", feedback.c.client_iss, feedback.c.client_tenant,
@@ -138,6 +140,15 @@ class FeedbackEntry:
     client_iss: str = ""
     client_tenant: str = ""
 
+    @property
+    def stored_bytes(self) -> int:
+        """What the entry takes in the database, near enough: its text fields in UTF-8."""
+        texts = [self.service_id, self.card_uuid, self.outcome, self.override_system,
+                 self.override_code, self.override_display, self.user_comment,
+                 self.client_iss, self.client_tenant, *self.accepted_suggestions]
+        return sum(len(t.encode("utf-8", "replace")) for t in texts if t) \
+            + 4 * len(self.accepted_suggestions) + 64
+
     def dedupe_key(self) -> str:
         fields: list = [
             self.service_id, self.card_uuid, self.outcome, sorted(self.accepted_suggestions),
@@ -149,6 +160,21 @@ class FeedbackEntry:
             fields += [self.client_iss, self.client_tenant]
         canonical = json.dumps(fields, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class FeedbackQuota:
+    """What one client may store in a window: entries and bytes."""
+
+    client_iss: str
+    client_tenant: str
+    since: datetime
+    max_entries: int
+    max_bytes: int
+
+
+class OverQuota(Exception):
+    """Storing these entries would take the client past its quota; nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -253,8 +279,14 @@ class Store:
         statement = self._insert_ignoring_duplicates(table).returning(*table.primary_key.columns)
         return conn.execute(statement, row).first() is not None
 
-    def save_feedback(self, entries: Iterable[FeedbackEntry]) -> int:
-        """Store entries in one transaction; returns how many were new."""
+    def save_feedback(self, entries: Iterable[FeedbackEntry], quota: FeedbackQuota | None = None
+                      ) -> int:
+        """Store entries in one transaction; returns how many were new. With `quota`, the
+        client's entries and bytes in its window are counted in the same transaction,
+        after the insert, while no other writer of that client can commit (SQLite's write
+        lock; a PostgreSQL advisory lock per client): over the quota, OverQuota is raised
+        and nothing is stored. Counting before inserting, outside the transaction, let 20
+        concurrent batches of 5 against a quota of 50 store 55 (issue 26.4)."""
         now = datetime.now(UTC)
         rows = [
             {
@@ -271,6 +303,7 @@ class Store:
                 "received_at": now,
                 "client_iss": _text(e.client_iss),
                 "client_tenant": _text(e.client_tenant),
+                "stored_bytes": e.stored_bytes,
             }
             for e in entries
         ]
@@ -281,7 +314,19 @@ class Store:
                 if self.dialect == "postgresql":
                     # Acknowledge only what is on disk, whatever the server's default.
                     conn.execute(text("SET LOCAL synchronous_commit = on"))
-                return sum(self._insert_if_new(conn, feedback, row) for row in rows)
+                    if quota is not None:
+                        key = f"{quota.client_iss}|{quota.client_tenant}"
+                        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
+                stored = sum(self._insert_if_new(conn, feedback, row) for row in rows)
+                if quota is not None and stored:
+                    count, size = conn.execute(
+                        select(func.count(), func.coalesce(func.sum(feedback.c.stored_bytes), 0))
+                        .where(feedback.c.client_iss == _text(quota.client_iss),
+                               feedback.c.client_tenant == _text(quota.client_tenant),
+                               feedback.c.received_at >= _utc(quota.since))).one()
+                    if count > quota.max_entries or size > quota.max_bytes:
+                        raise OverQuota  # leaving the block rolls the insert back
+                return stored
         except SQLAlchemyError as error:
             raise StorageError(f"feedback could not be stored: {type(error).__name__}") from None
 
@@ -358,18 +403,6 @@ class Store:
                 return {row.card_uuid: dict(row._mapping) for row in conn.execute(query)}
         except SQLAlchemyError as error:
             raise StorageError(f"issued cards unavailable: {type(error).__name__}") from None
-
-    def feedback_count_since(self, client_iss: str, client_tenant: str, since: datetime
-                             ) -> int:
-        """Feedback entries this client stored since then (per-client quota)."""
-        query = select(func.count()).select_from(feedback).where(
-            feedback.c.client_iss == client_iss, feedback.c.client_tenant == client_tenant,
-            feedback.c.received_at >= _utc(since))
-        try:
-            with self.engine.connect() as conn:
-                return int(conn.execute(query).scalar_one())
-        except SQLAlchemyError as error:
-            raise StorageError(f"feedback quota unavailable: {type(error).__name__}") from None
 
     def shown_by_kind(self, since: datetime | None = None) -> dict[str, int]:
         """Cards issued from `since` on, counted per card kind, in SQL."""

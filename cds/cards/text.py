@@ -10,6 +10,7 @@ engine itself builds (the taper table) is passed through, as `Markdown`.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Mapping
@@ -20,7 +21,14 @@ MAX_VALUE_CHARS = 400
 SUMMARY_LIMIT = 139  # the spec requires fewer than 140 characters
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _MARKDOWN = re.compile(r"([\\`*_\[\]{}#|~!])")
-_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|javascript|data)(:)|(www)(\.)")
+# What renderers turn into links without any markup (issue 26.6): a scheme (GFM and
+# linkify: http, https, ftp, mailto, xmpp; browsers and EHR viewers: the rest), "www.",
+# a bare domain ("evil.com/phish": linkify knows every top-level domain) and an e-mail
+# address. The character that makes each one a link is escaped in detail (markdown) and
+# replaced by a look-alike that no renderer links in summaries and labels (plain text).
+_AUTOLINK = re.compile(r"(?i)\b(https?|ftps?|mailto|javascript|data|xmpp|tel|sms|file)(:)"
+                       r"|(www)(\.)|(?<=\w)(\.)(?=[a-z])|(?<=\w)(@)(?=\w)")
+_PLAIN_LOOK_ALIKE = {":": "\ua789", ".": "\u2024", "@": "\uff20"}  # ꞉ ․ ＠
 # Words of letters, digits and punctuation GFM never reads as markup, one space apart.
 _INERT = re.compile(r"[A-Za-z0-9,.;:%/+=()'-]+(?: [A-Za-z0-9,.;:%/+=()'-]+)*")
 _PLAIN_DROP = re.compile(r"[<>\[\]{}()*_#|`~\\!]")
@@ -53,13 +61,22 @@ def escaped(text: str) -> str:
     text = one_line(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MARKDOWN.sub(r"\\\1", text)
-    return _AUTOLINK.sub(lambda m: f"{m.group(1) or m.group(3)}\\{m.group(2) or m.group(4)}",
-                         text)
+    return _AUTOLINK.sub(lambda m: f"{_prefix(m)}\\{_trigger(m)}", text)
+
+
+def _prefix(match: re.Match[str]) -> str:
+    return match.group(1) or match.group(3) or ""
+
+
+def _trigger(match: re.Match[str]) -> str:
+    return match.group(2) or match.group(4) or match.group(5) or match.group(6)
 
 
 def plain(value: Any) -> str:
-    """A value for plain-text fields (summary, labels): markup characters dropped."""
-    return " ".join(_PLAIN_DROP.sub(" ", one_line(str(value))).split())
+    """A value for plain-text fields (summary, labels): markup characters dropped, and
+    nothing a renderer would turn into a link (see _AUTOLINK)."""
+    text = " ".join(_PLAIN_DROP.sub(" ", one_line(str(value))).split())
+    return _AUTOLINK.sub(lambda m: _prefix(m) + _PLAIN_LOOK_ALIKE[_trigger(m)], text)
 
 
 def fill(template: str, values: Mapping[str, Any], markdown: bool = True) -> str:
@@ -88,11 +105,21 @@ def summary(template: str, values: Mapping[str, Any]) -> str:
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1].rstrip() + "…"
 
 
+LARGEST_NUMBER_SHOWN = 1e9  # beyond it a card says "more than 1,000,000,000"
+
+
 def number(value: float | None) -> str:
-    if value is None:
+    """A number as a clinician reads it: never in exponent notation ("6e+07 mg/day" for a
+    record of a million tablets, issue 26.5), an absurd magnitude bounded."""
+    if value is None or math.isnan(value):
         return "?"
     rounded = round(value, 2)
-    return f"{rounded:g}"
+    if abs(rounded) < 1e6:
+        return f"{rounded:g}"  # up to six digits: the plain form
+    if abs(rounded) >= LARGEST_NUMBER_SHOWN:
+        return f"{'more' if rounded > 0 else 'less'} than " \
+               f"{'' if rounded > 0 else '-'}{LARGEST_NUMBER_SHOWN:,.0f}"
+    return f"{rounded:,.0f}"
 
 
 def date_text(moment: datetime | None) -> str:

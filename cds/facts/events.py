@@ -180,16 +180,7 @@ def _days(earlier: datetime, later: datetime) -> int:
 
 def _reference(timeline: Timeline, moment: datetime, start: datetime) -> float | None:
     """The highest daily dose held from `start` until `moment`."""
-    moments = [moment - timedelta(seconds=1), start]
-    for segment in timeline.segments:
-        for edge in (segment.start, segment.end, segment.held_since):
-            if edge is not None and start <= edge < moment:
-                moments.append(edge)
-    levels = [timeline.level_at(m) for m in moments]
-    known = [level for level in levels if level is not None]
-    if not known:
-        return None
-    return max(known)
+    return timeline.highest_level(start, moment)
 
 
 def route_history(timeline: Timeline, hook: str, knowledge: Knowledge, risk: str

@@ -29,8 +29,12 @@ from cds.facts.units import convert, quantity
 from cds.knowledge import Knowledge
 from cds.knowledge.model import concept_text
 
-_VOLUME = re.compile(r"(\d+(?:\.\d+)?)\s*ml\b")
-_CONC = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?)\s*(mcg|micrograms?|ug|µg|mg)\s*/\s*ml")
+# A number starts only where no digit precedes, nor a digit and a comma: the same
+# readings, in linear time (cds/facts/sig.py says why), except that the "5" of "1,5 mg/mL"
+# (a decimal comma) is no longer read as 5 mg/mL on its own.
+_VOLUME = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)\s*ml\b")
+_CONC = re.compile(r"(?<!\d)(?<!\d,)(\d+(?:,\d{3})*(?:\.\d+)?)\s*(mcg|micrograms?|ug|µg|mg)"
+                   r"\s*/\s*ml")
 
 
 @dataclass

@@ -27,12 +27,18 @@ PATH_PRODUCT_CODE = "product code"
 PATH_INGREDIENT_CODE = "ingredient code"
 PATH_NAME = "product name"
 PATH_TEXT = "the word baclofen"
+# A number starts only where no digit precedes: the same readings, in linear time
+# (cds/facts/sig.py says why).
 _CONCENTRATION = re.compile(
-    r"(\d+(?:[.,]\d+)?)\s*(mg|mcg|micrograms?|ug|µg)\s*(?:/|per|in)\s*(\d+(?:\.\d+)?)?\s*(ml|millilit)")
+    r"(?<!\d)(\d+(?:[.,]\d+)?)\s*(mg|mcg|micrograms?|ug|µg)\s*(?:/|per|in)\s*(\d+(?:\.\d+)?)?"
+    r"\s*(ml|millilit)")
 # A strength, or a list of them sharing one unit ("5, 10, 15 or 20 mg"); not a rate (mg/day).
+# The list is matched first and the unit looked for after it: each list is read once, so
+# the reading is linear however long a list of numbers the text holds.
 _NUMBER = r"\d+(?:\.\d+)?"
-_STRENGTHS = re.compile(
-    rf"{_NUMBER}(?:\s*(?:,|/|&|\band\b|\bor\b)\s*{_NUMBER})*\s*mg\b(?!\s*/\s*(?:d|day|kg|24))")
+_NUMBER_LIST = re.compile(
+    rf"(?<![\d.]){_NUMBER}(?:\s*(?:,|/|&|\band\b|\bor\b)\s*{_NUMBER})*")
+_MG_AFTER = re.compile(r"\s*mg\b(?!\s*/\s*(?:d|day|kg|24))")
 
 
 @dataclass(frozen=True)
@@ -252,7 +258,8 @@ def _single_strength(text: str) -> float | None:
     """The one strength a text names. A text naming several ("whole tablets of 5, 10, 15,
     20 mg", "10 mg and 20 mg tablets", a text and a display that disagree) names no single
     strength: a count of its tablets is no dose in mg."""
-    found = {float(n) for match in _STRENGTHS.finditer(text)
+    found = {float(n) for match in _NUMBER_LIST.finditer(text)
+             if _MG_AFTER.match(text, match.end())
              for n in re.findall(_NUMBER, match.group(0))}
     return found.pop() if len(found) == 1 else None
 

@@ -6,6 +6,16 @@ A small grammar, because no maintained sig parser exists on PyPI: the words it k
 module only finds them. A sig is read clause by clause ("10 mg every morning and 20 mg
 at bedtime"): scheduled clauses add up, an as-needed clause beside them adds nothing
 scheduled. Anything it cannot read stays unknown, never guessed.
+
+Every pattern runs in time linear in the sig (issue 25.1: a sig of 32,000 digits took
+100 s). A search tries each start position in turn, so a pattern whose first element is
+an unbounded run of digits rescans the rest of a digit run from every position inside it
+(quadratic). The patterns that are not anchored by a word or a word boundary therefore
+start only where no digit precedes: a match starting inside a digit run would also match
+from the run's start, one position earlier (the run's digits all fit the same number), so
+this changes no reading, and each run is scanned from one position only.
+tests/unit/test_sig_linear.py holds the readings to the reader before the change;
+bench/growth.py shows the time growing linearly at 1k, 10k and 100k characters.
 """
 
 from __future__ import annotations
@@ -19,15 +29,19 @@ from cds.knowledge import Knowledge
 _NUMBER = r"(\d*\.\d+|\d+(?:\.\d+)?|\d+\s*/\s*\d+)"
 _UNIT = (r"(mg|milligrams?|mcg|micrograms?|ug|ml|milliliters?|millilitres?|tabs?|tablets?|tbl|"
          r"pills?|caps?|capsules?|packets?)")
+# A sig longer than this is not read (its dose stays unknown): a sig is a line or two,
+# and the bound keeps the work per resource small whatever a client sends.
+MAX_SIG_CHARS = 1000
+_RUN_START = r"(?<!\d)"  # see the module docstring
 _AMOUNT = re.compile(
-    r"(?:" + _NUMBER + r"\s*x\s*)?" + _NUMBER + r"\s*" + _UNIT
+    _RUN_START + r"(?:" + _NUMBER + r"\s*x\s*)?" + _NUMBER + r"\s*" + _UNIT
     + r"\b(?:\s*\(\s*" + _NUMBER + r"\s*(mg|mcg)\s*(?:total)?\s*\))?")
 _EVERY_HOURS = re.compile(r"\b(?:every|q)\s*" + _NUMBER
                           + r"\s*(?:-\s*\d+\s*)?(?:hours?|hrs?|h)\b")
 _TIMES = re.compile(r"\b" + _NUMBER + r"\s*(?:\(\s*\d+\s*\)\s*)?(?:x|times)\s*(?:a|per|each|/)?"
                     r"\s*(?:day|daily|d)\b")
-_PER_DAY_AMOUNT = re.compile(_NUMBER + r"\s*(mg|mcg|ug)\s*(?:/\s*|per\s+|a\s+|in\s*24\s*h"
-                             r"(?:ou)?rs?\s*)(?:day|d)\b")
+_PER_DAY_AMOUNT = re.compile(_RUN_START + _NUMBER + r"\s*(mg|mcg|ug)\s*(?:/\s*|per\s+|a\s+|"
+                             r"in\s*24\s*h(?:ou)?rs?\s*)(?:day|d)\b")
 _CLAUSES = re.compile(r"\s+and\s+|;")
 _PER_KG = re.compile(r"\s*(?:/|per)\s*kg\b")  # right after an amount: "0.3 mg/kg"
 _UNIT_KIND = {"mg": "mg", "milligram": "mg", "mcg": "mcg", "microgram": "mcg", "ug": "mcg",
@@ -86,6 +100,13 @@ def _number_words(numbers: tuple[tuple[str, float], ...]) -> list[tuple[re.Patte
 
 
 def read_sig(text: str, knowledge: Knowledge) -> Sig:
+    if len(text) > MAX_SIG_CHARS:
+        return Sig(None, None, None, False, None)
+    return read_sig_text(text, knowledge)
+
+
+def read_sig_text(text: str, knowledge: Knowledge) -> Sig:
+    """The reading without the length bound (bench/growth.py times the patterns alone)."""
     lowered = " ".join(text.lower().replace(",", " , ").split())
     lowered = _words_to_digits(lowered, knowledge)  # before "and" splits "one and a half"
     clauses = [_clause(f" {part.strip()} ", knowledge) for part in _CLAUSES.split(lowered)
@@ -158,7 +179,16 @@ def _per_day(text: str, knowledge: Knowledge) -> float | None:
     times = _TIMES.search(text)
     if times:
         return _number(times.group(1))
-    for phrase, value in sorted(knowledge.sig_words["per_day"].items(), key=lambda p: -len(p[0])):
-        if re.search(rf"(?<![\w.]){re.escape(phrase)}(?![\w])", text):
+    for pattern, value in _per_day_phrases(tuple(knowledge.sig_words["per_day"].items())):
+        if pattern.search(text):
             return value
     return None
+
+
+@lru_cache(maxsize=8)
+def _per_day_phrases(phrases: tuple[tuple[str, float], ...]
+                     ) -> list[tuple[re.Pattern[str], float]]:
+    """Each frequency phrase as a compiled whole-word pattern, longest phrase first."""
+    ordered = sorted(phrases, key=lambda p: -len(p[0]))
+    return [(re.compile(rf"(?<![\w.]){re.escape(phrase)}(?![\w])"), value)
+            for phrase, value in ordered]

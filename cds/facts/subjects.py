@@ -186,7 +186,8 @@ class FactExtractor:
         severity = {s.key: s.severity(k, route) for s in signs}
         subject = Subject(route, timeline, history, in_window, severity, risk_factors, patient,
                           pump)
-        subject.signs_before = [s for s in signs if s not in in_window
+        counted = set(in_window)  # not a list: thousands of readings (issue 26.2)
+        subject.signs_before = [s for s in signs if s not in counted
                                 and s.points_to in ("withdrawal", "either")
                                 and s.at >= window[1] - CLOCK_SKEW]
         subject.course, subject.course_start = _course(timeline, event.at or now, k)
@@ -381,8 +382,13 @@ def _hours_without_baclofen(event: RouteEvent, pump: PumpState | None, now: date
 def _present(knowledge: Knowledge, signs: list[Sign]) -> list[Sign]:
     """Signs still present: one that a later opposite reading of the same measure has
     resolved (signs.yaml resolved_by: a fever, then a low temperature) has passed."""
+    # The latest reading of each sign, not a pass over every sign per sign (issue 26.2).
+    latest: dict[str, datetime] = {}
+    for sign in signs:
+        if sign.key not in latest or sign.at > latest[sign.key]:
+            latest[sign.key] = sign.at
     return [s for s in signs if not any(
-        later.key in knowledge.signs[s.key].resolved_by and later.at > s.at for later in signs)]
+        key in latest and latest[key] > s.at for key in knowledge.signs[s.key].resolved_by)]
 
 
 def _taper_start(history: RouteHistory) -> datetime | None:

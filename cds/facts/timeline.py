@@ -19,8 +19,12 @@ As-needed orders are not a daily dose unless administrations show regular use.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 from cds.facts.orders import ENDED, RUNNING, Administration, Order
 from cds.facts.timeutil import days_between, parse_fhir_datetime, parse_period_end
@@ -124,20 +128,23 @@ class Timeline:
     listings: list[tuple[Segment, Segment]] = field(default_factory=list)
     # Drafts that stop a second listing of what still runs: they change nothing.
     withdrawn: set[str] = field(default_factory=set)
+    _levels: _LevelIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     def level_at(self, moment: datetime) -> float | None:
         """The scheduled daily dose at `moment` (None: unknown). Where the route has a
         scheduled course, an as-needed order of unknown use adds nothing: it must not hide
         a drop of the schedule (the card names it beside the new dose)."""
-        total = 0.0
-        for segment in self.segments:
-            if segment.active_at(moment):
-                if segment.level is None:
-                    if segment.order.dose.as_needed_only and self.has_schedule:
-                        continue
-                    return None
-                total += segment.level
-        return round(total, 4)
+        return self._level_index().at(moment)
+
+    def highest_level(self, start: datetime, end: datetime) -> float | None:
+        """The highest known daily dose over [start, end) (None: unknown throughout)."""
+        return self._level_index().highest(start, end)
+
+    def _level_index(self) -> _LevelIndex:
+        # Built on first use: the segments are final once build_timeline returns.
+        if self._levels is None or self._levels.segment_count != len(self.segments):
+            self._levels = _LevelIndex(self.segments, self.has_schedule)
+        return self._levels
 
     @property
     def has_schedule(self) -> bool:
@@ -182,14 +189,94 @@ class Timeline:
         return [s for s in self.segments if s.end_unknown]
 
 
+class _LevelIndex:
+    """level_at as a step function of time: the moments where the daily dose may change
+    and its value from each on, so each question costs a binary search instead of a pass
+    over every segment (a record of 10,000 orders asked it for every edge of every
+    order: quadratic, issue 26.2). A segment delivers over [start, end or held_since);
+    the sums are exact (fractions) and rounded as level_at always rounded them."""
+
+    def __init__(self, segments: list[Segment], has_schedule: bool) -> None:
+        self.segment_count = len(segments)
+        # moment -> (change of the dose, change of the count of unknown doses delivering)
+        changes: dict[datetime, list[tuple[Fraction, int]]] = {}
+        level, unknown = Fraction(0), 0
+        for segment in segments:
+            end = segment.end
+            if end is None and segment.end_unknown:
+                continue  # never delivering (active_at)
+            if segment.held:
+                if segment.held_since is None:
+                    continue
+                end = segment.held_since if end is None else min(end, segment.held_since)
+            if segment.start is not None and end is not None and end <= segment.start:
+                continue
+            if segment.level is None and segment.order.dose.as_needed_only and has_schedule:
+                continue  # adds nothing (level_at)
+            known = segment.level is not None and math.isfinite(segment.level)
+            # A level that is no finite number cannot be summed exactly: read as unknown.
+            change = (Fraction(segment.level), 0) if known else (Fraction(0), 1)
+            if segment.start is None:
+                level, unknown = level + change[0], unknown + change[1]
+            else:
+                changes.setdefault(segment.start, []).append(change)
+            if end is not None:
+                changes.setdefault(end, []).append((-change[0], -change[1]))
+        self.first = self._value(level, unknown)  # before every change
+        self.moments = sorted(changes)
+        self.values: list[float | None] = []
+        for moment in self.moments:
+            for dose, count in changes[moment]:
+                level, unknown = level + dose, unknown + count
+            self.values.append(self._value(level, unknown))
+        self._maxima: list[list[float]] | None = None
+
+    @staticmethod
+    def _value(level: Fraction, unknown: int) -> float | None:
+        return None if unknown else round(float(level), 4)
+
+    def at(self, moment: datetime) -> float | None:
+        index = bisect_right(self.moments, moment) - 1
+        return self.first if index < 0 else self.values[index]
+
+    def highest(self, start: datetime, end: datetime) -> float | None:
+        """The highest known value on [start, end): every value the function takes there
+        (what level_at answered at `start` and at each edge inside, end excluded)."""
+        low = bisect_right(self.moments, start) - 1
+        high = bisect_left(self.moments, end) - 1
+        best = float("-inf")
+        if low < 0:
+            best = self.first if self.first is not None else best
+            low = 0
+        if low <= high:
+            best = max(best, self._range_max(low, high))
+        return None if best == float("-inf") else best
+
+    def _range_max(self, low: int, high: int) -> float:
+        """max(values[low..high]), None read as -inf: a sparse table, built on first use."""
+        if self._maxima is None:
+            row = [float("-inf") if v is None else v for v in self.values]
+            self._maxima = [row]
+            width = 1
+            while 2 * width <= len(row):
+                previous = self._maxima[-1]
+                self._maxima.append([max(previous[i], previous[i + width])
+                                     for i in range(len(row) - 2 * width + 1)])
+                width *= 2
+        power = (high - low + 1).bit_length() - 1
+        row = self._maxima[power]
+        return max(row[low], row[high - (1 << power) + 1])
+
+
 def build_timeline(route: str, orders: list[Order], administrations: list[Administration],
                    now: datetime, knowledge: Knowledge) -> Timeline:
     mine = [o for o in orders if o.route == route]
     given = [a for a in administrations if a.route == route]
+    last_given = _last_given_by_request(given)
     segments = [segment for o in mine
                 if not o.is_draft and o.status in (*RUNNING, *ENDED, "unknown")
                 and not o.dose.single_dose
-                for segment in _record_segments(_segment(o, given, now, knowledge))]
+                for segment in _record_segments(_segment(o, last_given, now, knowledge))]
     timeline = Timeline(route, now, segments, given)
     gap = timedelta(hours=knowledge.threshold("replacement_gap_hours"))
     inpatient = set(knowledge.order_categories["inpatient"])
@@ -201,12 +288,23 @@ def build_timeline(route: str, orders: list[Order], administrations: list[Admini
     _record_what_drafts_stop(timeline, drafts, now, inpatient)
     _resolve_successors(timeline, inpatient, gap)
     _apply_drafts(timeline, drafts, now, gap)
+    timeline._levels = None  # the segments are final from here: index them on first use
     timeline.prn = _prn_use(timeline, knowledge)
     return timeline
 
 
-def _segment(order: Order, given: list[Administration], now: datetime, knowledge: Knowledge
-             ) -> Segment:
+def _last_given_by_request(given: list[Administration]) -> dict[str | None, datetime]:
+    """The latest administration of each request reference (None: linked to none)."""
+    latest: dict[str | None, datetime] = {}
+    for administration in given:
+        ref = administration.request_ref
+        if ref not in latest or administration.at > latest[ref]:
+            latest[ref] = administration.at
+    return latest
+
+
+def _segment(order: Order, last_given_by_request: dict[str | None, datetime], now: datetime,
+             knowledge: Knowledge) -> Segment:
     level = order.dose.scheduled
     segment = Segment(order, order.start, None, level)
     if order.status in ENDED:
@@ -229,7 +327,10 @@ def _segment(order: Order, given: list[Administration], now: datetime, knowledge
         segment.held_since = order.last_updated
         segment.held_estimated = order.last_updated is not None
     # Doses given after the recorded end: the course went on (e.g. a lapsed prescription).
-    linked = [a.at for a in given if a.request_ref == order.ref or a.request_ref is None]
+    # The latest dose given under this order, or under none (a dict, not a pass over
+    # every administration per order: issue 26.2).
+    linked = [at for at in (last_given_by_request.get(order.ref),
+                            last_given_by_request.get(None)) if at is not None]
     last_given = max(linked) if linked else None
     continues = timedelta(hours=knowledge.threshold("administration_continues_hours"))
     given_after_end = last_given is not None and (
@@ -268,16 +369,30 @@ def _resolve_successors(timeline: Timeline, inpatient: set[str], gap: timedelta)
     """A later order of the route ends the earlier one it replaces (see module docstring)."""
     # An order without authoredOn came before the dated ones that follow it (a later
     # order naming it, or standing beside it, replaces it like any other).
-    ordered = sorted(timeline.segments, key=lambda s: s.start or datetime.min.replace(
-        tzinfo=timeline.now.tzinfo))
+    undated = datetime.min.replace(tzinfo=timeline.now.tzinfo)
+    ordered = sorted(timeline.segments, key=lambda s: s.start or undated)
+    # The later segments an earlier one is weighed against, found by binary search
+    # instead of a pass over every later one (issue 26.2): of its own kind (an as-needed
+    # order added beside a scheduled one replaces nothing), dated, and authored at least
+    # SAME_REGIMEN after it (parts of one regimen are authored together); the other
+    # steps of its own order's schedule are skipped a run at a time.
+    kinds: dict[bool, tuple[list[int], list[datetime]]] = {}
+    for index, segment in enumerate(ordered):
+        positions, starts = kinds.setdefault(segment.order.dose.as_needed_only, ([], []))
+        positions.append(index)
+        starts.append(segment.start or undated)
+    run_ends = {kind: _run_ends(ordered, positions) for kind, (positions, _) in kinds.items()}
     for index, earlier in enumerate(ordered):
-        for later in ordered[index + 1:]:
+        kind = earlier.order.dose.as_needed_only
+        positions, starts = kinds[kind]
+        first = bisect_right(positions, index)
+        if earlier.start is None:
+            first = bisect_right(starts, undated, lo=first)
+        else:
+            first = bisect_left(starts, earlier.start + SAME_REGIMEN, lo=first)
+        for later in _others_from(ordered, positions, run_ends[kind], first, earlier.order):
             if later.start is None or later.order is earlier.order:
                 continue  # undated, or the next step of the same order's schedule
-            if earlier.start is not None and later.start - earlier.start < SAME_REGIMEN:
-                continue  # parts of one regimen, authored together
-            if earlier.order.dose.as_needed_only != later.order.dose.as_needed_only:
-                continue  # an as-needed order added beside a scheduled one
             if earlier.end is not None and earlier.end <= later.start - gap:
                 break
             if earlier.end is not None and earlier.end <= later.start:
@@ -316,6 +431,32 @@ def _steps_from(timeline: Timeline, order: Order, moment: datetime, draft: Order
     for later_step in [s for s in steps if s.start is not None and s.start > moment]:
         later_step.end, later_step.draft, later_step.changed_by = later_step.start, True, draft
     return [s for s in steps if s.start is None or s.start <= moment]
+
+
+def _others_from(ordered: list[Segment], positions: list[int], run_ends: list[int],
+                 first: int, order: Order) -> Iterator[Segment]:
+    """ordered[p] for p in positions[first:], except segments of `order`: a schedule
+    written as thousands of dated steps is passed over a run of its steps at a time,
+    not step by step for each of them (quadratic)."""
+    at = first
+    while at < len(positions):
+        segment = ordered[positions[at]]
+        if segment.order is order:
+            at = run_ends[at]
+            continue
+        yield segment
+        at += 1
+
+
+def _run_ends(ordered: list[Segment], positions: list[int]) -> list[int]:
+    """For each index into `positions`, the index just past the run of segments of the
+    same order that it belongs to."""
+    ends = [0] * len(positions)
+    for at in range(len(positions) - 1, -1, -1):
+        same = at + 1 < len(positions) and \
+            ordered[positions[at + 1]].order is ordered[positions[at]].order
+        ends[at] = ends[at + 1] if same else at + 1
+    return ends
 
 
 def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: timedelta
@@ -365,9 +506,10 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
             targets = []
         if target is None and not draft.dose.as_needed_only:
             # An order ended just before this one: the draft replaces it (not a restart).
+            chosen = {id(s) for s in targets}
             targets += [s for s in timeline.segments if s.end is not None
                         and start - gap <= s.end <= start and not s.held
-                        and not s.order.dose.as_needed_only and s not in targets]
+                        and not s.order.dose.as_needed_only and id(s) not in chosen]
         for segment in targets:
             if segment.end is None or segment.end > start or segment.end >= start - gap:
                 segment.end, segment.draft, segment.end_unknown = start, True, False

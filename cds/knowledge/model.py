@@ -6,6 +6,7 @@ Nothing here holds clinical content; every value comes from the YAML files.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,9 @@ class Code:
     prefix: bool = False
 
 
+_WORD = re.compile(r"\S+")
+
+
 @dataclass(frozen=True)
 class Negation:
     """Words that negate a finding written after them, within a few words and not across
@@ -69,6 +73,12 @@ class Negation:
 
     cues: tuple[str, ...]
     scope_words: int
+
+    @property
+    def reach(self) -> int:
+        """How many words before a finding a negation of it can span: its cue's words, the
+        scope, and one more for a cue glued to what precedes it ("(no")."""
+        return max((len(c.split()) for c in self.cues), default=1) + self.scope_words + 1
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -89,6 +99,7 @@ class CodeSet:
     prefixes: tuple[tuple[str, str], ...] = ()
     negated: re.Pattern[str] | None = None  # text just before a word that negates it
     word_pattern: re.Pattern[str] | None = None  # the words, whole (a plural allowed)
+    negation_reach: int = 0  # Negation.reach
 
     @classmethod
     def of(cls, name: str, about: str, codes: tuple[Code, ...], words: tuple[str, ...] = (),
@@ -100,7 +111,8 @@ class CodeSet:
         return cls(name, about, codes, lowered,
                    frozenset((c.system, c.code) for c in codes if not c.prefix),
                    tuple((c.system, c.code) for c in codes if c.prefix),
-                   negation.pattern if negation and words else None, pattern)
+                   negation.pattern if negation and words else None, pattern,
+                   negation.reach if negation else 0)
 
     # JSON objects are dicts: isinstance(x, dict) is several times cheaper than Mapping's
     # ABC check, and these run for every coding of every reading.
@@ -130,8 +142,19 @@ class CodeSet:
         if self.word_pattern is None:
             return False
         padded = f" {text} "
+        word_starts: list[int] | None = None
         for found in self.word_pattern.finditer(padded):
-            if self.negated is None or not self.negated.search(padded[:found.start()]):
+            if self.negated is None:
+                return True
+            # Only the last few words before a finding can negate it: searching those
+            # alone, not all the text before it, keeps a long text linear (issue 25.1:
+            # "no fever no fever ..." was quadratic). The negation pattern ends at `$`,
+            # which search() places at its end position.
+            if word_starts is None:
+                word_starts = [m.start() for m in _WORD.finditer(padded)]
+            first = bisect_left(word_starts, found.start()) - self.negation_reach
+            window = word_starts[first] if first > 0 else 0
+            if not self.negated.search(padded, window, found.start()):
                 return True
         return False
 

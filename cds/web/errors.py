@@ -8,6 +8,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from cds.errors import ClientError, operation_outcome
+from cds.log_bounds import defect_summary
 
 log = logging.getLogger("cds.web")
 
@@ -40,6 +41,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        # A defect, not the client's fault. Log it server-side; tell the client nothing more.
-        log.exception("unhandled error")
+        # A defect, not the client's fault. Log where it happened, not what it said (its
+        # message may quote the request); tell the client nothing more.
+        log.error("unhandled error: %s", defect_summary(error))
         return jsonify(operation_outcome(500, "Internal error; it has been logged.")), 500

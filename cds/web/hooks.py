@@ -5,8 +5,9 @@ from flask import Blueprint, current_app, g, jsonify
 from cds.errors import ClientError
 from cds.feedback import FeedbackPolicy, record_feedback
 from cds.storage import StorageError
+from cds.web.admission import Turns
 from cds.web.auth import current_client
-from cds.web.json_body import json_body
+from cds.web.json_body import json_body, parse_request_json, read_json_body
 
 bp = Blueprint("hooks", __name__)
 
@@ -15,13 +16,17 @@ bp = Blueprint("hooks", __name__)
 def invoke(service_id: str):
     core = current_app.extensions["cds"]
     g.service_id = service_id
-    body = json_body()
+    raw = read_json_body()
+    turns = Turns(len(raw))  # small calls before large ones (cds/web/admission.py)
+    turns.wait()
+    body = parse_request_json(raw)
     if isinstance(body, dict):
         g.hook = body.get("hook") if isinstance(body.get("hook"), str) else None
         g.hook_instance = (
             body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
         )
-    outcome = core.pipeline.call(service_id, body, current_client())
+    outcome = core.pipeline.call(service_id, body, current_client(),
+                                 between_steps=turns.wait)
     g.card_kinds = outcome.card_kinds
     g.cards = outcome.response["cards"]  # for the metrics hook, without re-reading the body
     return jsonify(outcome.response)
@@ -38,7 +43,8 @@ def feedback(service_id: str):
         # This process's cards are written in the background; feedback is checked
         # against them, so let the last few milliseconds' cards land first.
         core.pipeline.recorder.flush(timeout=1.0)
-    policy = FeedbackPolicy(core.settings.feedback_quota_per_hour)
+    policy = FeedbackPolicy(core.settings.feedback_quota_per_hour,
+                            core.settings.feedback_bytes_per_hour)
     try:
         result, g.feedback_entries = record_feedback(core.store, service_id, body,
                                                      current_client(), policy)

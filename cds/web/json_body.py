@@ -74,6 +74,17 @@ def _read_body() -> bytes:
 
 def json_body() -> Any:
     """The current request's body as JSON, with the checks every POST endpoint shares."""
+    return parse_request_json(read_json_body())
+
+
+def parse_request_json(raw: bytes) -> Any:
+    settings = current_app.extensions["cds"].settings
+    return parse_json_body(raw, settings.max_json_depth)
+
+
+def read_json_body() -> bytes:
+    """The current request's body, unparsed: a JSON media type, within the size and time
+    limits, not empty."""
     mimetype = request.mimetype or ""
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise ClientError(415, "Send the request as JSON (Content-Type: application/json).")
@@ -85,5 +96,4 @@ def json_body() -> Any:
         request.stream.read(1)
     if not raw:
         raise ClientError(400, "The request body is empty; a JSON object is required.")
-    settings = current_app.extensions["cds"].settings
-    return parse_json_body(raw, settings.max_json_depth)
+    return raw

@@ -3,6 +3,7 @@ and sums across gunicorn workers in multiprocess mode."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import requests
@@ -179,3 +180,42 @@ def test_serve_with_several_workers_sums_metrics_without_configuration(live_serv
         text = requests.get(server.base_url + "/metrics", timeout=10).text
         assert sample(text, "cds_http_requests_total", service="baclofen-order-sign",
                       status="200") == calls
+
+
+def test_the_metrics_directory_is_private_to_the_service(live_server, tmp_path):
+    """Issue 26.6: it was made again 0755 with 0644 files, in a shared temporary
+    directory. A stale file of an earlier run goes; the directory and the workers'
+    files are the service user's alone."""
+    metrics_dir = tmp_path / "prom"
+    metrics_dir.mkdir(mode=0o755)
+    metrics_dir.chmod(0o755)
+    (metrics_dir / "counter_1.db").write_bytes(b"stale")
+    server = live_server({"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, workers=2)
+    assert requests.post(server.base_url + ORDER, json=stop_order_request(),
+                         timeout=10).status_code == 200
+    assert requests.get(server.base_url + "/metrics", timeout=10).status_code == 200
+    assert metrics_dir.stat().st_mode & 0o777 == 0o700
+    files = list(metrics_dir.glob("*.db"))
+    assert files and not (metrics_dir / "counter_1.db").exists()
+    assert all(f.stat().st_mode & 0o077 == 0 for f in files), [oct(f.stat().st_mode)
+                                                               for f in files]
+
+
+def test_a_metrics_directory_that_is_a_link_is_refused(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "prom"
+    link.symlink_to(target)
+    (target / "keep.db").write_bytes(b"not ours to delete")
+    exe = Path(sys.executable).with_name("baclofen-cds")
+    done = subprocess.run([str(exe), "serve", "--port", "0", "--workers", "2"],
+                          env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(link),
+                               "CDS_AUTH": "off",
+                               "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not a link" in done.stderr
+    assert (target / "keep.db").exists()

@@ -30,8 +30,9 @@ def test_the_shortcut_returns_what_the_full_treatment_returns(value):
 @pytest.mark.parametrize(("value", "expected"), [
     ("20 mg/day", "20 mg/day"),
     ("2026-11-27 10:00 UTC", "2026-11-27 10:00 UTC"),
-    ("[click](http://x.test)", "\\[click\\](http\\://x.test)"),
-    ("see www.example.org", "see www\\.example.org"),
+    # Every dot of a domain too (issue 26.6: linkify links bare domains).
+    ("[click](http://x.test)", "\\[click\\](http\\://x\\.test)"),
+    ("see www.example.org", "see www\\.example\\.org"),
     ("<img src=x>", "&lt;img src=x&gt;"),
     ("# heading", "\\# heading"),
     ("two\nlines", "two lines"),
