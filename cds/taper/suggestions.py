@@ -78,8 +78,9 @@ def current_order_continued(current: dict[str, Any], resource_id: str, draft: di
         order = copy.deepcopy(current)
     else:
         order = {k: copy.deepcopy(current[k]) for k in _REGIMEN_FIELDS if k in current}
-        order.update({"id": rid, "status": "draft",
-                      "priorPrescription": {"reference": f"MedicationRequest/{current['id']}"}})
+        order.update({"id": rid, "status": "draft"})
+        if isinstance(current.get("id"), str) and current["id"]:  # else it cannot be named
+            order["priorPrescription"] = {"reference": f"MedicationRequest/{current['id']}"}
         if isinstance(draft.get("requester"), dict):
             order["requester"] = copy.deepcopy(draft["requester"])
         supply = current.get("dispenseRequest")

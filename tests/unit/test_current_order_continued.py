@@ -29,3 +29,10 @@ def test_the_supply_is_kept_without_the_old_validity() -> None:
     assert order["dispenseRequest"] == {"quantity": {"value": 90, "unit": "tablet"}}
     assert order["priorPrescription"] == {"reference": "MedicationRequest/mr-1"}
     assert order["status"] == "draft" and order["id"] == "draft-1"
+
+
+def test_a_current_order_without_an_id_is_continued_without_naming_it() -> None:
+    current = {k: v for k, v in CURRENT.items() if k != "id"}
+    order = current_order_continued(current, "MedicationRequest/draft-1", {}, "u-1")
+    assert "priorPrescription" not in order
+    assert order["dosageInstruction"] == CURRENT["dosageInstruction"]
