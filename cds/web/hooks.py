@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 
 from cds.errors import ClientError
 from cds.feedback import FeedbackPolicy, record_feedback
+from cds.handout.service import link_base_url
 from cds.storage import StorageError
 from cds.web.auth import current_client
 from cds.web.json_body import json_body
@@ -21,7 +22,8 @@ def invoke(service_id: str):
         g.hook_instance = (
             body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
         )
-    outcome = core.pipeline.call(service_id, body, current_client())
+    outcome = core.pipeline.call(service_id, body, current_client(),
+                                 link_base_url(core.settings, request.url_root))
     g.card_kinds = outcome.card_kinds
     g.cards = outcome.response["cards"]  # for the metrics hook, without re-reading the body
     return jsonify(outcome.response)
