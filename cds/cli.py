@@ -186,6 +186,7 @@ def cmd_feedback_report(args: argparse.Namespace) -> int:
 
 
 DELEGATED = {
+    "handout": ("cds.handout.cli", "run_handout_cli"),
     "keys": ("cds.auth.keys_cli", "run_keys_cli"),
     "knowledge": ("cds.knowledge.cli", "run_knowledge_cli"),
     "taper": ("cds.taper.cli", "run_taper_cli"),
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_format.add_argument("--json", action="store_true", help="print JSON instead of a table")
     report.set_defaults(func=cmd_feedback_report)
     for name, help_text in (
+        ("handout", "patient handouts: a link key, a check of the texts, a scenario's links"),
         ("keys", "generate a test key pair and sign client JWTs (integrators)"),
         ("taper", "print a supervised taper plan for a daily dose and product"),
         ("knowledge", "check rules/ (and a site override) or write the review sheet"),

@@ -12,10 +12,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.routing import BaseConverter
 
 from cds.handout.link import LinkError
 
+
+class AnyText(BaseConverter):
+    """Any text, slashes and line breaks included: a mangled link (a pasted line break, a
+    doubled slash) still reaches the handout route and gets its clear page, not a bare 404."""
+
+    regex = "(?s:.*)"
+    part_isolating = False
+
+
 bp = Blueprint("handout", __name__)
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("anytext", AnyText))
 
 _HEADERS = {
     # Health information without a name still stays out of shared caches and indexes.
@@ -24,8 +35,8 @@ _HEADERS = {
 }
 
 
-@bp.get("/handout/", defaults={"token": ""})
-@bp.get("/handout/<path:token>")
+@bp.get("/handout", defaults={"token": ""})
+@bp.get("/handout/<anytext:token>")
 def handout(token: str):
     handouts = current_app.extensions["cds"].handouts
     requested = request.args.get("lang")
