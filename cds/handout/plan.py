@@ -107,8 +107,9 @@ def from_taper_plan(plan: TaperPlan, via_tube: bool) -> HandoutPlan:
             "solution", "suspension") else None,
         via_tube=via_tube,
         steps=tuple(Step(step.start, step.days, tuple(
-            _dose(delivery, part.dose_mg) for part in step.parts
-            for _ in range(part.times_per_day))) for step in steps),
+            dose for part in step.parts
+            for dose in [_dose(delivery, part.dose_mg)] * part.times_per_day))
+            for step in steps),
         stop=None if plan.maintenance is not None else plan.target_date,
     )
     return HandoutPlan(kind="taper", taper=calendar)
