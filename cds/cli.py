@@ -117,7 +117,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     os.environ["CDS_AUTH"] = "off"  # evaluate runs in-process, no client to authenticate
     settings = Settings.from_env()
-    settings = Settings(**{**settings.__dict__, "database_url": "sqlite://", "auth_enabled": False})
+    # A throwaway database, so no handout links: their key would die with it (a link
+    # that opens on the service: `baclofen-cds handout link`).
+    settings = Settings(**{**settings.__dict__, "database_url": "sqlite://", "auth_enabled": False,
+                           "handout_enabled": False})
     app = create_app(settings)
     service_id = args.service or fixture_service or _service_for_hook(app, request)
     if service_id is None:

@@ -460,3 +460,13 @@ def test_cli_prints_links_that_open_on_a_service_with_the_same_database(tmp_path
     assert main(["handout", "check"]) == 0
     assert "es (Español)" in capsys.readouterr().out
     assert main(["handout", "link", "13-fever-fahrenheit-after-stop"]) == 1  # no handout
+
+
+def test_evaluate_prints_no_handout_link_that_could_not_open(capsys, monkeypatch, tmp_path):
+    from cds.cli import main
+
+    monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path / 'never.db'}")
+    path = next(p for p in list_fixtures() if p.stem == "01-oral-stop-long-term")
+    assert main(["evaluate", str(path)]) == 0
+    (card,) = json.loads(capsys.readouterr().out)["cards"]
+    assert card_kind(card) == "supervised-taper" and handout_links(card) == []
