@@ -16,7 +16,7 @@ from cds.config import Settings
 from cds.pipeline import HookPipeline
 from cds.services import ServiceRegistry, build_services, observation_code_tokens
 from cds.storage import Store
-from cds.web import discovery, health, hooks, preview, reports
+from cds.web import discovery, handout, health, hooks, preview, reports
 from cds.web.admission import register_admission
 from cds.web.auth import build_authenticator, register_authentication
 from cds.web.errors import register_error_handlers
@@ -41,6 +41,7 @@ class ServiceCore:
     pipeline: HookPipeline
     authenticator: Any = None
     readiness: Any = None  # cds.web.health.DatabaseReadiness
+    handouts: Any = None  # cds.handout.service.Handouts, None when turned off
 
 
 class NoRedirectMap(Map):
@@ -84,15 +85,19 @@ def create_app(
         build_services(observation_code_tokens(knowledge),
                        shared_order_id=settings.shared_order_service_id)
     )
+    from cds.handout.service import build_handouts
+
+    handouts = build_handouts(settings, knowledge, store)
     pipeline_kwargs = {"clock": clock} if clock else {}
-    pipeline = HookPipeline(settings, registry, knowledge, engine, store, **pipeline_kwargs)
+    pipeline = HookPipeline(settings, registry, knowledge, engine, store,
+                            handouts=handouts.links if handouts else None, **pipeline_kwargs)
 
     app = CdsFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json = OrjsonProvider(app)
     authenticator = build_authenticator(settings, store)
     core = ServiceCore(settings, knowledge, engine, registry, store, pipeline, authenticator,
-                       health.DatabaseReadiness())
+                       health.DatabaseReadiness(), handouts)
     app.extensions["cds"] = core
 
     if settings.allowed_origins:  # any origin only in the local trial (cds.config)
@@ -110,6 +115,7 @@ def create_app(
     register_metrics(app)  # after authentication: only authenticated bodies are read
     register_error_handlers(app)
     register_security_headers(app)
-    for blueprint in (discovery.bp, hooks.bp, health.bp, metrics_bp, reports.bp, preview.bp):
+    for blueprint in (discovery.bp, hooks.bp, health.bp, metrics_bp, reports.bp, preview.bp,
+                      handout.bp):
         app.register_blueprint(blueprint)
     return app

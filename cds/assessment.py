@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cds.cards.builder import build_card
 from cds.facts.record import PatientRecord
@@ -11,6 +12,9 @@ from cds.facts.subjects import CallFacts, FactExtractor
 from cds.findings import Finding, build_findings
 from cds.knowledge import Knowledge
 from cds.rules_engine import RulesEngine
+
+if TYPE_CHECKING:
+    from cds.handout.link import CardLinks
 
 
 @dataclass
@@ -28,11 +32,13 @@ class ClinicalEngine:
         self.extractor = FactExtractor(knowledge)
         self.rules = RulesEngine(knowledge)
 
-    def assess(self, hook: str, context: dict, data: PatientRecord, now: datetime
-               ) -> Assessment:
-        """Same input, same findings in the same order (card uuids are fresh each call)."""
+    def assess(self, hook: str, context: dict, data: PatientRecord, now: datetime,
+               handout: CardLinks | None = None) -> Assessment:
+        """Same input, same findings in the same order (card uuids are fresh each call).
+        `handout` adds the patient-handout links to the cards that have one."""
         facts = self.extractor.extract(hook, context if isinstance(context, dict) else {},
                                        data, now)
         firings = self.rules.run(facts.rule_facts())
         findings = build_findings(firings, facts, self.knowledge)
-        return Assessment([build_card(f, self.knowledge) for f in findings], findings, facts)
+        return Assessment([build_card(f, self.knowledge, handout) for f in findings], findings,
+                          facts)

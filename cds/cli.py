@@ -131,7 +131,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     os.environ["CDS_AUTH"] = "off"  # evaluate runs in-process, no client to authenticate
     settings = Settings.from_env()
-    settings = Settings(**{**settings.__dict__, "database_url": "sqlite://", "auth_enabled": False})
+    # A throwaway database, so no handout links: their key would die with it (a link
+    # that opens on the service: `baclofen-cds handout link`).
+    settings = Settings(**{**settings.__dict__, "database_url": "sqlite://", "auth_enabled": False,
+                           "handout_enabled": False})
     app = create_app(settings)
     service_id = args.service or fixture_service or _service_for_hook(app, request)
     if service_id is None:
@@ -200,6 +203,7 @@ def cmd_feedback_report(args: argparse.Namespace) -> int:
 
 
 DELEGATED = {
+    "handout": ("cds.handout.cli", "run_handout_cli"),
     "keys": ("cds.auth.keys_cli", "run_keys_cli"),
     "knowledge": ("cds.knowledge.cli", "run_knowledge_cli"),
     "taper": ("cds.taper.cli", "run_taper_cli"),
@@ -271,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_format.add_argument("--json", action="store_true", help="print JSON instead of a table")
     report.set_defaults(func=cmd_feedback_report)
     for name, help_text in (
+        ("handout", "patient handouts: a link key, a check of the texts, a scenario's links"),
         ("keys", "generate a test key pair and sign client JWTs (integrators)"),
         ("taper", "print a supervised taper plan for a daily dose and product"),
         ("knowledge", "check rules/ (and a site override) or write the review sheet"),

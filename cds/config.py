@@ -55,6 +55,22 @@ def _switch(env: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be on or off, got {raw!r}")
 
 
+def _languages(raw: str) -> tuple[str, ...]:
+    """Comma-separated language codes (files of rules/handout/ or the site's texts dir)."""
+    codes = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for code in codes:
+        if not code.replace("-", "").isalnum() or len(code) > 16:
+            raise ConfigError(f"CDS_HANDOUT_LANGUAGES: {code!r} is not a language code")
+    return codes
+
+
+def _bounded_text(env: dict[str, str], name: str, default: str, limit: int) -> str:
+    value = " ".join((env.get(name) or default).split())
+    if len(value) > limit:
+        raise ConfigError(f"{name} must be at most {limit} characters")
+    return value
+
+
 def _public_base_urls(raw: str) -> tuple[str, ...]:
     """Comma-separated base URLs; https, or http on loopback (local tests and trials)."""
     urls = []
@@ -165,6 +181,19 @@ class Settings:
     # One service id for order-select and order-sign (CDS Hooks stale-guidance updates);
     # off by default because clients such as the CDS Hooks Sandbox key services by id.
     shared_order_service_id: bool = False
+    # Patient handouts linked from taper and pump cards (docs/handouts.md).
+    handout_enabled: bool = True
+    # Fernet keys, one a line, the first seals new links; without it the service makes
+    # one and keeps it in its database (cds/handout/keys.py).
+    handout_key_file: str | None = None
+    # local policy: a link lives 30 days, long enough for a patient to open the sheet
+    # again through most of a taper (14-42 days in the fixtures), short enough that an
+    # old link does not circulate; the printed or saved PDF is what the patient keeps.
+    handout_link_days: int = 30
+    handout_languages: tuple[str, ...] = ()  # () = every language of rules/handout/
+    handout_texts_dir: str | None = None  # a site's language files (added or replaced)
+    handout_contact: str = ""  # whom to call, printed on every handout; "" = a blank line
+    handout_emergency_number: str = "911"
 
     def __post_init__(self) -> None:
         if self.cors_origins and "*" in self.cors_origins and not self.local_trial:
@@ -218,4 +247,19 @@ class Settings:
                                          cls.feedback_bytes_per_hour, 1024),
             fhir_allow_without_token=_switch(env, "CDS_FHIR_ALLOW_WITHOUT_TOKEN", False),
             shared_order_service_id=_switch(env, "CDS_SHARED_ORDER_SERVICE_ID", False),
+            handout_enabled=_switch(env, "CDS_HANDOUT", True),
+            handout_key_file=env.get("CDS_HANDOUT_KEY_FILE") or None,
+            handout_link_days=_handout_days(env),
+            handout_languages=_languages(env.get("CDS_HANDOUT_LANGUAGES", "")),
+            handout_texts_dir=env.get("CDS_HANDOUT_TEXTS_DIR") or None,
+            handout_contact=_bounded_text(env, "CDS_HANDOUT_CONTACT", "", 200),
+            handout_emergency_number=_bounded_text(env, "CDS_HANDOUT_EMERGENCY_NUMBER",
+                                                   cls.handout_emergency_number, 20),
         )
+
+
+def _handout_days(env: dict[str, str]) -> int:
+    days = _int(env, "CDS_HANDOUT_LINK_DAYS", Settings.handout_link_days, 1)
+    if days > 365:
+        raise ConfigError(f"CDS_HANDOUT_LINK_DAYS must be at most 365, got {days}")
+    return days

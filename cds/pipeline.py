@@ -31,7 +31,8 @@ ORDER_TYPES = frozenset({"MedicationRequest", "Medication", "Patient", "Encounte
 
 
 class Engine(Protocol):
-    def assess(self, hook: str, context: dict, data: PatientRecord, now: datetime) -> Any: ...
+    def assess(self, hook: str, context: dict, data: PatientRecord, now: datetime,
+               handout: Any = None) -> Any: ...
 
 
 @dataclass
@@ -51,6 +52,7 @@ class HookPipeline:
         engine: Engine,
         store: Store | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        handouts: Any = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -60,6 +62,7 @@ class HookPipeline:
         self.recorder = IssuedCardRecorder(store) if store is not None else None
         self.clock = clock
         self.relevance = Relevance(knowledge)
+        self.handouts = handouts  # cds.handout.link.HandoutLinks: patient handout links
 
     def resolve_service(self, service_id: str, hook: object) -> ServiceDefinition:
         hooks = self.registry.hooks_for(service_id)
@@ -77,8 +80,10 @@ class HookPipeline:
         return service
 
     def call(self, service_id: str, request: Any, client: CdsClient = LOCAL_TRIAL_CLIENT,
+             handout_base_url: str | None = None,
              between_steps: Callable[[], None] = lambda: None) -> HookOutcome:
-        """`between_steps` runs between the CPU-bound steps: the web layer hands the
+        """`handout_base_url`: where this call's handout links point (none without it).
+        `between_steps` runs between the CPU-bound steps: the web layer hands the
         worker to a call waiting for its turn there (cds/web/admission.py)."""
         if self.registry.hooks_for(service_id) is None:
             raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
@@ -107,6 +112,8 @@ class HookPipeline:
             PatientRecord(resources=checked.resources, draft_orders=drafts.resources,
                           stays=stays),
             now,
+            handout=self.handouts.for_base_url(handout_base_url)
+            if self.handouts is not None and handout_base_url else None,
         )
         cards = list(assessment.cards)
         response: dict[str, Any] = {"cards": cards}

@@ -23,14 +23,17 @@ __all__ = ["DEFAULT_THREADS", "DEFAULT_WORKER_CLASS", "default_workers", "run_se
 def validate_startup(settings: Settings) -> str | None:
     """Load everything a worker loads, once, so a bad configuration stops start-up here."""
     from cds.app import load_clinical
+    from cds.handout.service import build_handouts
     from cds.storage import StorageError, Store
     from cds.web.auth import build_authenticator
 
     try:
-        load_clinical(settings)
+        knowledge, _engine = load_clinical(settings)
         store = Store(settings.database_url)
         store.create_schema()
         build_authenticator(settings, store)
+        # Checks the handout texts, and makes the link key once, before any worker does.
+        build_handouts(settings, knowledge, store)
     except StorageError as error:
         return f"database: {error}"
     except Exception as error:  # noqa: BLE001 - report any start-up fault plainly

@@ -13,7 +13,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -95,6 +95,17 @@ readiness_probe = Table(
     Column("probe_id", String(64), primary_key=True),
     Column("payload", Text, nullable=False),
     Column("written_at", DateTime(timezone=True), nullable=False),
+)
+
+# Secrets the service makes for itself (the key of patient-handout links): made once by
+# whichever worker or instance gets there first, then read by all, so a link one instance
+# made opens on every other.
+service_secrets = Table(
+    "service_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 jwt_replay = Table(
@@ -465,6 +476,17 @@ class Store:
             query = query.where(issued_cards.c.issued_at >= _utc(since))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    def service_secret(self, name: str, make: Callable[[], str]) -> str:
+        """The secret stored under `name`, made by `make` and stored the first time."""
+        try:
+            with self.engine.begin() as conn:
+                self._insert_if_new(conn, service_secrets, {
+                    "name": name, "value": make(), "created_at": datetime.now(UTC)})
+                return conn.execute(select(service_secrets.c.value).where(
+                    service_secrets.c.name == name)).scalar_one()
+        except SQLAlchemyError as error:
+            raise StorageError(f"service secret unavailable: {type(error).__name__}") from None
 
     def check_writable(self) -> bool:
         """Write, commit, and remove a row bigger than one page: on a full disk (or a

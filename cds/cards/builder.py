@@ -29,7 +29,8 @@ from cds.taper import proposal as taper_proposal
 TAPER_KINDS = ("supervised-taper",)
 
 
-def build_card(finding: Finding, knowledge: Knowledge) -> dict:
+def build_card(finding: Finding, knowledge: Knowledge, handout: Any = None) -> dict:
+    """`handout` (cds.handout.link.CardLinks) adds the patient handout's links."""
     kind = finding.kind
     values = card_values(finding, knowledge)
     proposal = (taper_proposal.taper_proposal(finding, knowledge)
@@ -61,6 +62,8 @@ def build_card(finding: Finding, knowledge: Knowledge) -> dict:
             "rules": finding.rules,
         }},
     }
+    if handout is not None:
+        card["links"] += handout.links(finding, proposal)
     if proposal is not None and proposal.suggestions:
         card["suggestions"] = proposal.suggestions
         card["selectionBehavior"] = "at-most-one"

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 
 from cds.errors import ClientError
 from cds.feedback import FeedbackPolicy, record_feedback
+from cds.handout.service import link_base_url
 from cds.storage import StorageError
 from cds.web.admission import Turns
 from cds.web.auth import current_client
@@ -26,6 +27,7 @@ def invoke(service_id: str):
             body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
         )
     outcome = core.pipeline.call(service_id, body, current_client(),
+                                 handout_base_url=link_base_url(core.settings, request.url_root),
                                  between_steps=turns.wait)
     g.card_kinds = outcome.card_kinds
     g.cards = outcome.response["cards"]  # for the metrics hook, without re-reading the body
