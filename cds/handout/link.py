@@ -7,13 +7,15 @@ rather than only signed: the URL passes through browser histories, proxies and E
 and a dose with its dates is health information even without a name. The language is
 inside the seal and repeated in `lang` for people reading the URL; a `lang` that differs
 from the sealed one is a changed link. The timestamp makes links expire
-(CDS_HANDOUT_LINK_DAYS), checked when the link is opened.
+(CDS_HANDOUT_LINK_DAYS, and never before the end of a taper's first day without
+baclofen), checked when the link is opened.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,8 +88,6 @@ class HandoutSealer:
         now = self.clock()
         if issued > now + CLOCK_SKEW_SECONDS:
             raise LinkError("invalid", 400)
-        if now > issued + self.ttl_seconds:
-            raise LinkError("expired", 410)
         try:
             compressed = self.keys.decrypt(raw)
             inflater = zlib.decompressobj()
@@ -100,8 +100,19 @@ class HandoutSealer:
             raise LinkError("invalid", 400) from None
         if language is not None and language != sealed_language:
             raise LinkError("invalid", 400)  # the visible language was changed
-        return OpenedLink(plan, sealed_language, float(issued),
-                          float(issued + self.ttl_seconds))
+        expires_at = max(issued + self.ttl_seconds, _plan_end(plan))
+        if now > expires_at:
+            raise LinkError("expired", 410)
+        return OpenedLink(plan, sealed_language, float(issued), float(expires_at))
+
+
+def _plan_end(plan: HandoutPlan) -> float:
+    """The end of a taper's first day without baclofen (0 for other plans): a patient
+    follows the sheet to its last day, so the link works at least that long."""
+    stop = plan.taper.stop if plan.taper is not None else None
+    if stop is None:
+        return 0.0
+    return datetime.combine(stop + timedelta(days=1), datetime.min.time(), UTC).timestamp()
 
 
 class HandoutLinks:

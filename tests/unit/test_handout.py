@@ -188,6 +188,23 @@ def test_seal_and_open_expire_and_refuse_changes():
         s.open(token, "en")
 
 
+def test_a_link_works_until_the_taper_has_ended_when_that_is_later():
+    clock = Clock()
+    today = datetime.fromtimestamp(clock.now, UTC).date()
+    long_taper = plan_taper(85, find_product("197391", K.taper), 4, "high", today, K.taper, 0.0)
+    handout = from_taper_plan(long_taper, False)
+    stop = handout.taper.stop
+    assert stop is not None and (stop - today).days > 30  # longer than the link's 30 days
+    s = sealer(clock)
+    token = s.seal(handout, "en")
+    clock.now += (stop - today).days * 86400  # the first day without baclofen
+    assert s.open(token, "en").plan == handout
+    clock.now += 2 * 86400
+    with pytest.raises(LinkError) as expired:
+        s.open(token, "en")
+    assert expired.value.status == 410
+
+
 def test_rotated_keys_open_old_links_and_seal_with_the_first():
     old, new = Fernet.generate_key(), Fernet.generate_key()
     clock = Clock()
