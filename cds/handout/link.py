@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
