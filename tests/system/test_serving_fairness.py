@@ -140,12 +140,17 @@ class _FakeTimer:
 class _Probe(gevent_worker.LeastConnectionsStreamServer):
     """The accept decision alone: no socket, no loop."""
 
-    def __init__(self, held: int) -> None:  # noqa: D107 - StreamServer's needs a listener
-        self.pool = list(range(held)) if held else None
+    def __init__(self) -> None:  # noqa: D107 - StreamServer's needs a listener
         self.accepted = 0
         self.stopped = False
         self.timers: list[_FakeTimer] = []
         self.loop = self
+
+    def __repr__(self) -> str:
+        return f"<_Probe accepted={self.accepted} stopped={self.stopped}>"
+
+    def full(self) -> bool:
+        return False
 
     def timer(self, delay: float) -> _FakeTimer:
         self.timers.append(_FakeTimer(delay))
@@ -163,23 +168,42 @@ def accepts(monkeypatch):
     monkeypatch.setattr(gevent_worker.StreamServer, "_do_read",
                         lambda self: setattr(self, "accepted", self.accepted + 1))
 
+    def loads(held: int, fewest_elsewhere: int | None) -> _Probe:
+        monkeypatch.setattr(gevent_worker.CONNECTIONS, "held", held)
+        monkeypatch.setattr(gevent_worker.LOADS, "fewest_elsewhere", lambda: fewest_elsewhere)
+        return _Probe()
 
-def test_an_idle_worker_accepts_at_once(accepts):
-    probe = _Probe(held=0)
+    return loads
+
+
+@pytest.mark.parametrize(("held", "fewest"), [(0, 0), (3, 3), (3, 5), (7, None)])
+def test_a_worker_no_busier_than_the_least_loaded_accepts_at_once(accepts, held, fewest):
+    probe = accepts(held, fewest)  # None: no other worker (or none has said yet)
     probe._do_read()
-    assert probe.accepted == 1 and not probe.timers
+    assert probe.accepted == 1 and not probe.timers and not probe.stopped
 
 
-@pytest.mark.parametrize("held", [1, 3, 50])
-def test_a_busy_worker_waits_longer_the_more_it_holds_then_accepts(accepts, held):
-    probe = _Probe(held=held)
+@pytest.mark.parametrize(("held", "fewest"), [(1, 0), (3, 0), (50, 0), (40, 20)])
+def test_a_busier_worker_waits_longer_the_more_it_holds_then_accepts(accepts, held, fewest):
+    probe = accepts(held, fewest)
     probe._do_read()
     assert probe.accepted == 0 and probe.stopped
+    beyond = held - fewest - fewest // 16
     delay = probe.timers[0].delay
-    assert delay == min(gevent_worker.MAX_DELAY, gevent_worker.DELAY_PER_CONNECTION * held)
+    assert delay == min(gevent_worker.MAX_DELAY, gevent_worker.DELAY_PER_CONNECTION * beyond)
+    assert delay > 0
     probe.timers[0].callback()  # nobody took the connection meanwhile: this worker does
+    assert not probe.stopped
     probe._do_read()
     assert probe.accepted == 1
+    probe._do_read()  # the next connection is weighed again
+    assert probe.accepted == 1 and len(probe.timers) == 2
+
+
+def test_a_flood_gets_a_sixteenth_s_leeway(accepts):
+    probe = accepts(16 * 10 + 10, 16 * 10)  # within 1/16 of the least loaded: no wait
+    probe._do_read()
+    assert probe.accepted == 1 and not probe.timers
 
 
 def test_one_connection_is_accepted_per_wake_up():
