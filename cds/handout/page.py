@@ -130,10 +130,9 @@ class HandoutPage:
                                   else "tell_emergency_team"))
         used += [self.catalog.sign_sources[k] for k in (*signs.call_today, *signs.emergency)]
         view.sources = self._sources(used, texts)
+        # No expiry date on paper: the sheet outlives its link (helper read-through).
         view.made_text = fill(labels["made"],
-                              date=self.day(texts, _utc_date(link.issued_at), with_year=True),
-                              date_until=self.day(texts, _utc_date(link.expires_at),
-                                                  with_year=True))
+                              date=self.day(texts, _utc_date(link.issued_at), with_year=True))
         return view
 
     def _taper(self, view: PageView, taper: TaperCalendar, texts: LanguageTexts, say) -> None:

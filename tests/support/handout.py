@@ -210,7 +210,7 @@ def mg_as_read(text: str, medicine: str) -> float:
     """What an English reader takes from a dose cell: tablets add up, mL times the
     concentration the sheet names, or plain mg."""
     total = 0.0
-    for part in text.split(" + "):
+    for part in text.split(" and "):
         if match := _TABLET.match(part):
             total += int(match.group(1)) * float(match.group(2))
         elif match := _ML.match(part):
