@@ -93,6 +93,9 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     values.update({k: number(v) for k, v in knowledge.threshold_values.items()})
     dose = facts["daily_dose"] if facts["dose_known"] else None
     values["daily_dose_text"] = dose_text(dose, unit, words)
+    most = facts.get("most_daily_dose") or 0.0
+    values["most_dose_text"] = values["daily_dose_text"] if dose is None or most <= dose \
+        else word(words["up_to"], amount=dose_text(most, unit, words))
     values["new_dose_text"] = dose_text(event.after, unit, words)
     values["previous_dose_text"] = dose_text(subject.history.previous_level, unit, words)
     values["event_verb"] = words["event_verb"][event.kind]

@@ -21,6 +21,8 @@ PLACEHOLDERS: dict[str, str] = {
     "event_date": "the event's date and time (UTC)",
     "estimated_suffix": "', estimated from the record' when the time is an estimate",
     "daily_dose_text": "the daily dose before the event ('60 mg/day', 'an unknown dose')",
+    "most_dose_text": "the most the running orders allow per day ('up to 30 mg/day' when an "
+                      "as-needed allowance adds to the regular dose, else daily_dose_text)",
     "new_dose_text": "the daily dose after the event",
     "just_before_text": "the dose right before the event, when lowered within the reference "
                         "window (detail.lowered_line only)",

@@ -37,6 +37,9 @@ CORE_FACTS: tuple[FactField, ...] = (
     FactField("dose_known", "flag", "the daily dose before the event is known"),
     FactField("daily_dose", "number",
               "daily dose before the event (or now): mg/day oral, mcg/day intrathecal"),
+    FactField("most_daily_dose", "number",
+              "the most the running orders allow per day: the regular dose plus the largest "
+              "as-needed allowance (what accumulates when the kidneys clear little)"),
     FactField("new_daily_dose", "number", "daily dose after the event (0 for a stop)"),
     FactField("cut_percent", "number", "how much the event lowers the daily dose, in percent"),
     FactField("taper_in_progress", "flag",

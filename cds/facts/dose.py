@@ -303,8 +303,18 @@ def _single_administration(dosage: Mapping, knowledge: Knowledge) -> bool:
     if isinstance(repeat, Mapping) and repeat.get("count") == 1:
         return True
     text = dosage.get("text")
-    return isinstance(text, str) and any(
-        f" {w} " in f" {text.lower()} " for w in knowledge.sig_words["single_dose"])
+    if not isinstance(text, str):
+        return False
+    padded = " " + " ".join(text.lower().split()) + " "
+    followers = knowledge.sig_words["not_single_before"]
+    for phrase in knowledge.sig_words["single_dose"]:
+        at = padded.find(f" {phrase} ")
+        while at >= 0:
+            after = at + len(phrase) + 2  # no slicing: linear in the sig (issue 25)
+            if not any(padded.startswith(f"{w} ", after) for w in followers):
+                return True
+            at = padded.find(f" {phrase} ", at + 1)
+    return False
 
 
 def _per_kg_base(unit: str) -> str | None:

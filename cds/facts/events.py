@@ -315,7 +315,13 @@ def omission(timeline: Timeline, hook: str, encounter_ref: str | None, drafts: l
         reference = _scheduled([s.level for s in home])
         evidence = tuple(s.order for s in home)
     elif hook == "encounter-discharge":
-        inpatient = [s for s in running if is_inpatient(s.order, encounter_ref)]
+        # Given in hospital: a stay's order still running, or completed at discharge.
+        completed_since = now - timedelta(
+            hours=knowledge.threshold("discharge_completed_within_hours"))
+        inpatient = [s for s in timeline.segments if not s.draft
+                     and is_inpatient(s.order, encounter_ref) and s.start is not None
+                     and s.start <= now and (s.end is None or s.end > now or (
+                         s.order.status == "completed" and s.end >= completed_since))]
         # What goes home: orders the record keeps active outside the stay, by their status
         # (on the timeline the admission order stood in for the home order meanwhile).
         # When discharge orders exist, they are the list that goes home: a home listing

@@ -11,7 +11,7 @@ signs always count. Signs of central depression always count over the recent win
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from cds.facts.pump import PumpReader, PumpState
 from cds.facts.record import PatientRecord
 from cds.facts.signs import CLOCK_SKEW, Sign, SignFinder
 from cds.facts.stay import Stay, current_stay, find_stays
-from cds.facts.timeline import Timeline, build_timeline
+from cds.facts.timeline import Segment, Timeline, build_timeline
 from cds.facts.timeutil import aware, days_between
 from cds.knowledge import Knowledge
 
@@ -149,7 +149,14 @@ class FactExtractor:
         risk = "high" if len(provisional_risk) >= k.risk_high_when_at_least else "standard"
         history = route_history(timeline, hook, k, risk)
         drafts = [o for o in orders if o.is_draft and o.route == route]
-        if history.event.kind == "none" and hook in (*DRAFT_HOOKS, "encounter-discharge"):
+        # At discharge, a stay's order completed by the discharge is read as left off the
+        # discharge orders (omission) when nothing carries it home, not as a chosen stop.
+        completed_by_discharge = hook == "encounter-discharge" \
+            and history.event.kind == "stop" and bool(history.event.orders) and all(
+                o.status == "completed" and self.orders.is_inpatient(o, encounter_ref)
+                for o in history.event.orders)
+        if (history.event.kind == "none" or completed_by_discharge) \
+                and hook in (*DRAFT_HOOKS, "encounter-discharge"):
             signed = _encounter_orders_signed(record, encounter_ref, self.orders)
             missed = omission(timeline, hook, encounter_ref, drafts, signed,
                               self.orders.is_inpatient, k,
@@ -268,6 +275,7 @@ class FactExtractor:
             "on_baclofen": bool(running) or any(s.held for s in timeline.held_segments()),
             "dose_known": before is not None,
             "daily_dose": before or 0.0,
+            "most_daily_dose": (before or 0.0) + _as_needed_allowance(running),
             "new_daily_dose": event.after or 0.0,
             "cut_percent": round(100 * (1 - (event.after or 0.0) / before))
             if before and event.kind != "none" else 0,
@@ -465,3 +473,10 @@ def _patient_ref(context: Mapping, record: PatientRecord) -> str | None:
 
 
 __all__ = ["CallFacts", "FactExtractor", "Subject", "judge_steps"]
+
+
+def _as_needed_allowance(running: Sequence[Segment]) -> float:
+    """The largest as-needed allowance among the running orders (mg/day): the largest, not
+    the sum, so a home and an inpatient copy of one as-needed order are not counted twice."""
+    return max((s.order.dose.as_needed_max or 0.0 for s in running
+                if s.order.dose.as_needed and not s.order.is_stop_marker), default=0.0)

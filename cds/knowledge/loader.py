@@ -85,12 +85,32 @@ def _read_packaged(name: str) -> dict:
 
 
 def _validate(doc: Any, schema: dict, where: str) -> None:
+    # YAML writes infinity and NaN (.inf, .nan) and JSON Schema's "number" takes them; no
+    # dose, strength or threshold can be one, so they are refused everywhere.
+    bad = _non_finite(doc)
+    if bad is not None:
+        raise KnowledgeError(f"{where}: {'.'.join(map(str, bad)) or '(top level)'}",
+                             "not a finite number")
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise KnowledgeError(f"{where}: {path}", error.message)
+
+
+def _non_finite(node: Any, path: tuple = ()) -> tuple | None:
+    """The path of the first infinite or NaN number in a document, or None."""
+    stack = [(node, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return where
+        if isinstance(value, dict):
+            stack.extend((v, (*where, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*where, i)) for i, v in enumerate(value))
+    return None
 
 
 # ---------------------------------------------------------------- site override
@@ -231,7 +251,9 @@ class _Builder:
                        "as_needed": tuple(w.lower() for w in terminology["sig_words"]["as_needed"]),
                        "up_to": tuple(w.lower() for w in terminology["sig_words"]["up_to"]),
                        "single_dose": tuple(w.lower() for w in
-                                            terminology["sig_words"]["single_dose"])},
+                                            terminology["sig_words"]["single_dose"]),
+                       "not_single_before": tuple(w.lower() for w in terminology[
+                           "sig_words"]["not_single_before"])},
         )
 
     # -- sources and codes

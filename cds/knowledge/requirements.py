@@ -24,6 +24,7 @@ THRESHOLDS = (
     "intrathecal_large_cut_fraction", "intrathecal_step_interval_days",
     "pump_low_reservoir_margin_ml", "pump_refill_warning_days", "pump_procedure_recent_hours",
     "label_max_mg_per_day", "min_exposure_days", "omission_after_hours",
+    "discharge_completed_within_hours",
     "baclofen_cleared_hours",
 )
 # Signs whose presence removes advice to give baclofen or sedatives (cds/facts/subjects.py).

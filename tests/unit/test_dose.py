@@ -292,6 +292,15 @@ def test_single_oral_doses(text: str) -> None:
     assert dose_of([sig_dosage(text)]).single_dose
 
 
+@pytest.mark.parametrize("text", ["10 mg three times daily x 1 week", "5 mg at night x1 day",
+                                  "10 mg one time daily", "10 mg PO tid x 1 month"])
+def test_a_duration_or_frequency_after_x1_is_a_course_not_a_single_dose(text: str) -> None:
+    """Issue 22 probe 7-40: "x 1 week" steps of a finished taper were read as one dose and
+    dropped, so the taper's last stop looked like a stop after 14 days."""
+    dose = dose_of([sig_dosage(text)])
+    assert not dose.single_dose
+
+
 def test_a_regular_order_is_not_a_single_dose() -> None:
     assert not dose_of([dosage(10, "mg")]).single_dose
 

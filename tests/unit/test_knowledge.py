@@ -408,3 +408,13 @@ def test_every_rules_name_the_python_reads_is_declared_as_required():
     missing = {name: where for name, where in used.items()
                if name not in declared and name not in ordinary}
     assert missing == {}
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_infinite_or_nan_numbers_are_refused_anywhere(value):
+    """YAML's .inf and .nan pass JSON Schema's "number"; a strength of .inf made a taper
+    card fail at request time (found by the seeded edit fuzz above)."""
+    documents = mutated("thresholds.yaml", lambda d: d["thresholds"][
+        "omission_after_hours"].__setitem__("value", value))
+    with pytest.raises(KnowledgeError, match="finite"):
+        load(documents)

@@ -39,6 +39,8 @@ def read(observations: list[dict], gender: str | None = "male", age: int | None 
     ("2160-0", 4.5, "mg/dL", 4.5),
     ("14682-9", 4.5, "mg/dL", 4.5),  # mass unit under the molar code
     ("2160-0", 70, "µmol/L", 0.79),
+    ("14682-9", 0.46, "mmol/L", 5.20),  # issue 22.5: a valid UCUM prefix, 460 umol/L
+    ("2160-0", 45, "mg/L", 4.5),
 ])
 def test_creatinine_is_read_by_its_unit_whatever_the_code(code, value, unit, mg_dl):
     found, unreadable = read([observation(code, value, unit)])
