@@ -20,9 +20,20 @@ from cds.facts.signs import (
 )
 from cds.facts.timeutil import age_in_years, fmt_date, parse_fhir_datetime
 from cds.knowledge import Knowledge
-from cds.knowledge.model import Finder, Reading
+from cds.knowledge.model import CodeSet, Finder, Reading
 
 OBSERVATION_OK = ("final", "amended", "corrected", "preliminary", "registered")
+
+
+class Dated(str):
+    """Evidence text that also knows when the resource showing it was dated."""
+
+    at: datetime | None = None
+
+    def __new__(cls, text: str, at: datetime | None) -> Dated:
+        made = super().__new__(cls, text)
+        made.at = at
+        return made
 
 
 @dataclass
@@ -39,6 +50,8 @@ class PatientFacts:
     # A serious reaction to baclofen recorded in the look-back window (angioedema,
     # anaphylaxis, a severe skin reaction): what a stop of baclofen is for.
     serious_reaction: str | None = None
+    # When the resource that showed a fact was dated (a condition's onset, a procedure).
+    found_at: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,9 @@ class PatientReader:
                     break
             facts.flags[key] = found is not None
             if found:
-                facts.evidence[key] = found
+                facts.evidence[key] = str(found)
+                if isinstance(found, Dated) and found.at is not None:
+                    facts.found_at[key] = found.at
         return facts
 
     def _find(self, finder: Finder, by_type: Mapping[str, list[Mapping]], facts: PatientFacts,
@@ -96,8 +111,8 @@ class PatientReader:
                     at = condition_time(cond)
                     if finder.recent and (at is None or at < recent):
                         continue
-                    return f"{condition_label(cond) or 'condition'}" + (
-                        f" (since {fmt_date(at)})" if at else "")
+                    return Dated(f"{condition_label(cond) or 'condition'}" + (
+                        f" (since {fmt_date(at)})" if at else ""), at)
             return None
         if finder.kind == "allergy":
             return self._allergy(by_type.get("AllergyIntolerance", []))
@@ -248,6 +263,10 @@ class _Rounded(dict):
 
 _PROCEDURE_DONE = ("completed", "in-progress")
 _PROCEDURE_PLANNED = ("preparation", "in-progress")
+# A procedure's notes read for findings: the first few, each cut to a length that holds a
+# finding and keeps a huge note from costing more than a normal one (issue 25).
+_NOTES = 5
+_NOTE_CHARS = 2000
 
 
 def _answer(obs: Mapping) -> Mapping | str | None:
@@ -288,15 +307,22 @@ def record_finder(finder: Finder, by_type: Mapping[str, list[Mapping]], now: dat
     if finder.kind == "procedure":
         for proc in by_type.get("Procedure", []):
             statuses = _PROCEDURE_PLANNED if finder.planned else _PROCEDURE_DONE
-            if proc.get("status") not in statuses or not code_set.matches_concept(
-                    proc.get("code")):
+            if proc.get("status") not in statuses:
+                continue
+            if finder.findings:
+                if not procedure_found(proc, code_set):
+                    continue
+            elif not code_set.matches_concept(proc.get("code")):
                 continue
             if finder.planned:
                 return f"{condition_label(proc) or code_set.about} ({proc.get('status')})"
             at = procedure_time(proc)
             if at is None or at > now + timedelta(minutes=15) or (since and at < since):
                 continue
-            return f"{condition_label(proc) or code_set.about} on {fmt_date(at)}"
+            if finder.unless_later is not None and _done_later(
+                    by_type.get("Procedure", []), finder.unless_later, at, now):
+                continue
+            return Dated(f"{condition_label(proc) or code_set.about} on {fmt_date(at)}", at)
         return None
     if finder.kind == "device":
         for device in by_type.get("Device", []):
@@ -329,6 +355,29 @@ def record_finder(finder: Finder, by_type: Mapping[str, list[Mapping]], now: dat
             when = "running" if running else f"given {fmt_date(at)}"
             return f"{_medication_label(given, code_set.about)} ({when})"
     return None
+
+
+def _done_later(procedures: list[Mapping], code_set: CodeSet, after: datetime,
+                now: datetime) -> bool:
+    """A done procedure of the set dated after `after` (a repair after the finding)."""
+    for proc in procedures:
+        if proc.get("status") in _PROCEDURE_DONE and code_set.matches_concept(proc.get("code")):
+            at = procedure_time(proc)
+            if at is not None and after < at <= now + timedelta(minutes=15):
+                return True
+    return False
+
+
+def procedure_found(proc: Mapping, code_set: CodeSet) -> bool:
+    """What a done procedure found: its outcome, complications or notes hold the set."""
+    complications = proc.get("complication")
+    concepts = [proc.get("outcome"), *(complications if isinstance(complications, list) else [])]
+    if any(code_set.matches_concept(c) for c in concepts):
+        return True
+    notes = proc.get("note")
+    return any(isinstance(n, Mapping) and isinstance(n.get("text"), str)
+               and code_set.matches_text(n["text"][:_NOTE_CHARS].lower())
+               for n in (notes if isinstance(notes, list) else [])[:_NOTES])
 
 
 def procedure_time(proc: Mapping) -> datetime | None:

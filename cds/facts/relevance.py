@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import NamedTuple
 
-from cds.facts.patient import OBSERVATION_OK
+from cds.facts.patient import OBSERVATION_OK, procedure_found
 from cds.facts.pump import PumpReader
 from cds.facts.recognition import Recogniser
 from cds.facts.signs import SignFinder, observation_time
 from cds.knowledge import Knowledge
-from cds.knowledge.model import MEMO_SIZE, CodeIndex
+from cds.knowledge.model import MEMO_SIZE, CodeIndex, CodeSet
 
 ALWAYS = frozenset({"Patient", "Encounter", "Medication"})
 # Raw JSON the checks cannot read goes on to the model check, which reports it.
@@ -73,9 +73,19 @@ class Relevance:
         sets: dict[str, list] = {"procedure": [], "device": [], "medication": []}
         for fact in self.knowledge.patient_facts.values():
             for finder in fact.finders:
-                if finder.kind in sets and finder.code_set is not None:
+                if finder.kind in sets and finder.code_set is not None \
+                        and not finder.findings:
                     sets[finder.kind].append(finder.code_set)
+                if finder.unless_later is not None:  # a repair is kept to be weighed
+                    sets["procedure"].append(finder.unless_later)
         return {kind: CodeIndex(found) for kind, found in sets.items()}
+
+    @cached_property
+    def _procedure_findings(self) -> list[CodeSet]:
+        """Code sets looked for in what a procedure found (its outcome, notes)."""
+        return [f.code_set for fact in self.knowledge.patient_facts.values()
+                for f in fact.finders
+                if f.kind == "procedure" and f.findings and f.code_set is not None]
 
     def could_be_baclofen_request(self, resource: Mapping) -> bool:
         """Cheap: a MedicationRequest or MedicationAdministration that may be baclofen."""
@@ -124,7 +134,8 @@ class Relevance:
             return self.recogniser.is_baclofen_concept(resource.get("code"))
         if kind == "Procedure":
             return self.pumps.on_record([resource]) or bool(  # type: ignore[list-item]
-                self._context["procedure"].positions(resource.get("code")))
+                self._context["procedure"].positions(resource.get("code"))) or any(
+                procedure_found(resource, s) for s in self._procedure_findings)
         if kind == "Device":
             return self.pumps.on_record([resource]) or bool(  # type: ignore[list-item]
                 self._context["device"].positions(resource.get("type")))

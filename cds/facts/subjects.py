@@ -215,6 +215,11 @@ class FactExtractor:
                                                   and pump.last_procedure_at >= recent)
             facts["on_baclofen"] = facts["on_baclofen"] or (pump.known and not timeline.segments)
         facts["hours_without_baclofen"] = _hours_without_baclofen(event, pump, now)
+        broken = patient.found_at.get("catheter_problem") if route == "intrathecal" else None
+        if broken is not None and broken <= now:
+            # A catheter found broken delivers nothing: at least since it was found.
+            facts["hours_without_baclofen"] = max(
+                facts["hours_without_baclofen"], round((now - broken).total_seconds() / 3600, 1))
         facts["home_listing_active"] = any(
             o.route == route and not o.is_draft and o.status == "active"
             and not self.orders.is_inpatient(o, encounter_ref) for o in orders)

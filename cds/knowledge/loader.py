@@ -545,7 +545,11 @@ class _Builder:
                     finders.append(Finder(kind, self.code_set(raw[kind], at),
                                           within_days=raw.get("within_days"),
                                           within_hours=raw.get("within_hours"),
-                                          planned=bool(raw.get("planned"))))
+                                          planned=bool(raw.get("planned")),
+                                          findings=bool(raw.get("findings")),
+                                          unless_later=self.code_set(
+                                              raw["unless_later"], f"{at}.unless_later")
+                                          if "unless_later" in raw else None))
                 else:
                     if "compare" in raw and "unit" not in raw:
                         raise KnowledgeError(at, "a compared observation names its unit")

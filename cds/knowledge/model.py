@@ -384,6 +384,10 @@ class Finder:
     within_hours: float | None = None
     answer_not_in: CodeSet | None = None  # answered, and not with one of these (no growth)
     planned: bool = False  # a procedure being prepared, not yet done
+    # procedure: the set is looked for in what a done procedure found (its outcome,
+    # complications and notes), not in what the procedure was
+    findings: bool = False
+    unless_later: CodeSet | None = None  # procedure: a done one of these after it ends it
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ SIGNS = ("depressed_consciousness", "respiratory_depression", "hypoxaemia",
 RISK_FACTORS = ("spinal_cord_injury_t6_or_above",)
 # Patient facts a card's plan or wording depends on (cds/cards, cds/taper/proposal.py).
 PATIENT_FACTS = ("renal_impairment", "renal_impairment_severe", "swallowing_problem",
-                 "comfort_care", "feeding_tube")
+                 "comfort_care", "feeding_tube",
+                 "catheter_problem")  # cds/facts/subjects.py: since when a pump delivers nothing
 # Measurements the facts read by name (a dose per kg, the kidneys).
 MEASUREMENTS = ("body_weight", "egfr", "serum_creatinine")
 # Card kinds with engine-built parts (the taper plan; headline sign order; thresholds shown).
