@@ -172,7 +172,9 @@ def test_overdue_refill_says_call_today(client):
     refill = card_refill_date(card)
     assert refill is not None and refill < NOW.date()
     response, page = open_handout(client, handout_links(card)[0]["url"])
-    assert "This date has passed. Call your pump team today." in page.text
+    assert "This date has passed. Call your care team today." in page.text
+    # An overdose from the pump is an emergency too (a patient read-through asked for it).
+    assert "You are very sleepy, or hard to wake up." in page.text
 
 
 def test_emergency_and_other_cards_link_no_handout(client):
