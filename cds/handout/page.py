@@ -137,7 +137,14 @@ class HandoutPage:
 
     def _taper(self, view: PageView, taper: TaperCalendar, texts: LanguageTexts, say) -> None:
         concentration = self.number(texts, taper.concentration_mg_per_ml or 0)
-        view.medicine = fill(texts["medicine"][taper.form], concentration=concentration)
+        # Which tablets or packets to have at home, before the first day (read-through ask).
+        strengths = [f"{self.number(texts, s)} mg" for s in sorted(
+            {s for step in taper.steps for dose in step.doses for s, _n in dose.units},
+            reverse=True)]
+        listed = ", ".join(strengths[:-1]) + texts["doses"]["join"] + strengths[-1] \
+            if len(strengths) > 1 else "".join(strengths)
+        view.medicine = fill(texts["medicine"][taper.form], concentration=concentration,
+                             strengths=listed)
         slots = self._columns(taper)
         view.columns = [texts["times_of_day"][slot] for slot in slots]
         view.rows = [self._row(step, slots, taper, texts) for step in taper.steps]

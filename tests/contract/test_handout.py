@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import zlib
 from datetime import UTC, date, datetime
@@ -128,6 +129,13 @@ def test_every_taper_card_links_a_handout_matching_its_plan_day_by_day(client, s
                 assert row.total_mg == round(sum(mg for _t, mg in row.cells if mg), 3)
                 assert row.ticks == row.days  # one box to tick for each day of a step
             if page.lang == "en":
+                # The medicine line names exactly the strengths the calendar uses, so the
+                # patient knows which tablets or packets to have before the first day.
+                used = {m.group(1) for row in page.rows for text, _mg in row.cells
+                        for m in re.finditer(r"of (\d+(?:\.\d+)?) mg", text)}
+                named = set(re.findall(r"(\d+(?:\.\d+)?) mg", page.medicine.split(
+                    "You need", 1)[1])) if "You need" in page.medicine else set()
+                assert named == used, (page.medicine, used)
                 for row in page.rows:
                     # What the patient reads is what the numbers say.
                     assert english_day(row.start) in row.range_text
