@@ -18,7 +18,7 @@ from cds.facts.signs import CLOCK_SKEW, observation_time
 from cds.facts.timeutil import fmt_date
 from cds.facts.units import convert, quantity
 from cds.knowledge import Knowledge
-from cds.knowledge.model import MeasurementDef
+from cds.knowledge.model import ByCodeSet, CodeIndex, MeasurementDef
 
 USABLE = ("final", "amended", "corrected", "preliminary", "registered")
 MAX_UNIT_SHOWN = 40  # a unit as sent is request text: bounded wherever it is shown
@@ -62,12 +62,18 @@ class MeasurementReader:
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.defs = knowledge.measurements
+        self.code_sets = [r.code_set for m in self.defs.values() for r in m.readings]
+        self.index = CodeIndex(self.code_sets, codes_first=False)
 
     def read(self, observations: list[Mapping], patient: Mapping | None, age_years: int | None,
-             now: datetime, unreadable: list[Unreadable]) -> dict[str, Measured]:
+             now: datetime, unreadable: list[Unreadable],
+             grouped: ByCodeSet | None = None) -> dict[str, Measured]:
+        """`grouped`: the observations already sorted by an index holding `code_sets`."""
         found: dict[str, Measured] = {}
+        grouped = grouped or ByCodeSet(self.index, observations)
         for key, measurement in self.defs.items():
-            measured = self._latest(measurement, observations, now, unreadable)
+            candidates = grouped.of(*(r.code_set for r in measurement.readings))
+            measured = self._latest(measurement, candidates, now, unreadable)
             if measured is not None:
                 found[key] = measured
         for key, measurement in self.defs.items():

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds.facts.measurements import Measured, MeasurementReader, Unreadable, shown_unit
+from cds.facts.measurements import (
+    Measured,
+    MeasurementReader,
+        Unreadable,
+    shown_unit,
+)
 from cds.facts.recognition import Recogniser
 from cds.facts.signs import (
     condition_is_active,
@@ -20,7 +25,7 @@ from cds.facts.signs import (
 )
 from cds.facts.timeutil import age_in_years, fmt_date, parse_fhir_datetime
 from cds.knowledge import Knowledge
-from cds.knowledge.model import CodeSet, Finder, Reading
+from cds.knowledge.model import ByCodeSet, CodeIndex, CodeSet, Finder, Reading
 
 OBSERVATION_OK = ("final", "amended", "corrected", "preliminary", "registered")
 
@@ -67,6 +72,15 @@ class PatientReader:
         self.knowledge = knowledge
         self.recogniser = Recogniser(knowledge)
         self.measurements = MeasurementReader(knowledge)
+        observed = [f for fact in knowledge.patient_facts.values() for f in fact.finders
+                    if f.kind == "observation"]
+        # One pass sorts a call's Observations for the finders and the measurements alike.
+        self.observation_sets = CodeIndex(
+            [s for f in observed for s in (f.code_set, f.only_without) if s is not None]
+            + self.measurements.code_sets, codes_first=False)
+        self.condition_sets = CodeIndex(
+            [f.code_set for fact in knowledge.patient_facts.values() for f in fact.finders
+             if f.kind == "condition" and f.code_set is not None], codes_first=False)
 
     def read(self, resources: list[dict], now: datetime) -> PatientFacts:
         by_type: dict[str, list[Mapping]] = {}
@@ -77,8 +91,11 @@ class PatientReader:
         patient = next(iter(by_type.get("Patient", [])), None)
         age = age_in_years(patient.get("birthDate"), now) if isinstance(patient, Mapping) else None
         unreadable: list[Unreadable] = []
+        observed = ByCodeSet(self.observation_sets, by_type.get("Observation", []))
+        grouped = {"Observation": observed,
+                   "Condition": ByCodeSet(self.condition_sets, conditions)}
         measured = self.measurements.read(by_type.get("Observation", []), patient, age, now,
-                                          unreadable)
+                                          unreadable, observed)
         facts = PatientFacts({}, {}, age, conditions, measured, unreadable)
         facts.serious_reaction = self._serious_reaction(by_type.get("AllergyIntolerance", []),
                                                         now)
@@ -86,7 +103,7 @@ class PatientReader:
         for key, fact in self.knowledge.patient_facts.items():
             found = None
             for finder in fact.finders:
-                found = self._find(finder, by_type, facts, patient, now, recent)
+                found = self._find(finder, by_type, grouped, facts, patient, now, recent)
                 if found:
                     break
             facts.flags[key] = found is not None
@@ -96,9 +113,10 @@ class PatientReader:
                     facts.found_at[key] = found.at
         return facts
 
-    def _find(self, finder: Finder, by_type: Mapping[str, list[Mapping]], facts: PatientFacts,
+    def _find(self, finder: Finder, by_type: Mapping[str, list[Mapping]],
+              grouped: Mapping[str, ByCodeSet], facts: PatientFacts,
               patient: Mapping | None, now: datetime, recent: datetime) -> str | None:
-        conditions = facts.conditions
+        """`grouped`: the call's Observations and active Conditions by code set."""
         if finder.kind == "patient":
             return _deceased(patient)
         if finder.kind == "measurement":
@@ -106,17 +124,16 @@ class PatientReader:
         if finder.kind in ("procedure", "device", "medication"):
             return record_finder(finder, by_type, now)
         if finder.kind == "condition":
-            for cond in conditions:
-                if finder.code_set.matches_concept(cond.get("code")):  # type: ignore[union-attr]
-                    at = condition_time(cond)
-                    if finder.recent and (at is None or at < recent):
-                        continue
-                    return Dated(f"{condition_label(cond) or 'condition'}" + (
-                        f" (since {fmt_date(at)})" if at else ""), at)
+            for cond in grouped["Condition"].of(finder.code_set):  # type: ignore[arg-type]
+                at = condition_time(cond)
+                if finder.recent and (at is None or at < recent):
+                    continue
+                return Dated(f"{condition_label(cond) or 'condition'}" + (
+                    f" (since {fmt_date(at)})" if at else ""), at)
             return None
         if finder.kind == "allergy":
             return self._allergy(by_type.get("AllergyIntolerance", []))
-        return self._observation(finder, by_type.get("Observation", []), now)
+        return self._observation(finder, grouped["Observation"], now)
 
     def _measurement(self, finder: Finder, measured: Mapping[str, Measured]) -> str | None:
         found = measured.get(finder.measurement or "")
@@ -162,14 +179,12 @@ class PatientReader:
                 return "allergy to baclofen" + (f" ({text})" if text else "")
         return None
 
-    def _observation(self, finder: Finder, observations: list[Mapping], now: datetime
+    def _observation(self, finder: Finder, observed: ByCodeSet, now: datetime
                      ) -> str | None:
-        if finder.only_without is not None and any(
-                finder.only_without.matches_concept(o.get("code")) for o in observations):
+        if finder.only_without is not None and observed.of(finder.only_without):
             return None
-        matching = [o for o in observations if o.get("status") in OBSERVATION_OK
-                    and finder.code_set.matches_concept(o.get("code"))  # type: ignore[union-attr]
-                    and observation_time(o) is not None]
+        matching = [o for o in observed.of(finder.code_set)  # type: ignore[arg-type]
+                    if o.get("status") in OBSERVATION_OK and observation_time(o) is not None]
         matching.sort(key=lambda o: observation_time(o))  # type: ignore[arg-type, return-value]
         if finder.latest:
             matching = matching[-1:]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,6 +160,29 @@ class CodeSet:
 
     def tokens(self) -> list[str]:
         return sorted(f"{s}|{c}" for s, c in self.exact)
+
+
+class ByCodeSet:
+    """A call's resources sorted once into the code sets of an index (one hash lookup per
+    coding of `field`), so each finder walks its own few resources instead of every one of
+    the record: the same answer as CodeSet.matches_concept (an index built with
+    codes_first=False)."""
+
+    def __init__(self, index: CodeIndex, resources: Sequence[Mapping],
+                 field: str = "code") -> None:
+        self._position = {id(s): p for p, s in enumerate(index.sets)}
+        self._resources = resources
+        self._indices: dict[int, list[int]] = {}
+        for i, resource in enumerate(resources):
+            for position in index.positions(resource.get(field)):
+                self._indices.setdefault(position, []).append(i)
+
+    def of(self, *code_sets: CodeSet) -> list[Mapping]:
+        """The resources any of `code_sets` matches, in record order."""
+        found: set[int] = set()
+        for code_set in code_sets:
+            found.update(self._indices.get(self._position[id(code_set)], ()))
+        return [self._resources[i] for i in sorted(found)]
 
 
 class CodeIndex:
