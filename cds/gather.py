@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -47,7 +48,10 @@ def _is_operation_outcome(value: object) -> bool:
 
 
 def gather(request: dict, service: ServiceDefinition, settings: Settings,
-           client: CdsClient = LOCAL_TRIAL_CLIENT) -> GatheredData:
+           client: CdsClient = LOCAL_TRIAL_CLIENT,
+           before_network: Callable[[], None] = lambda: None) -> GatheredData:
+    """`before_network` runs before the call waits on a FHIR server (the web layer gives
+    its CPU turn back then: cds/web/admission.py)."""
     prefetch = request.get("prefetch") or {}
     context = request.get("context") or {}
     out = GatheredData()
@@ -96,6 +100,7 @@ def gather(request: dict, service: ServiceDefinition, settings: Settings,
         permit,
         ca_bundle=settings.fhir_ca_bundle,
     )
+    before_network()
     # Threads of this call only: fetches stuck on one slow server (each cut at the
     # deadline) never queue another call's fetches behind them.
     pool = ThreadPoolExecutor(max_workers=len(to_fetch), thread_name_prefix="fhir-fetch")

@@ -81,15 +81,17 @@ class HookPipeline:
 
     def call(self, service_id: str, request: Any, client: CdsClient = LOCAL_TRIAL_CLIENT,
              handout_base_url: str | None = None,
-             between_steps: Callable[[], None] = lambda: None) -> HookOutcome:
+             between_steps: Callable[[], None] = lambda: None,
+             before_network: Callable[[], None] = lambda: None) -> HookOutcome:
         """`handout_base_url`: where this call's handout links point (none without it).
         `between_steps` runs between the CPU-bound steps: the web layer hands the
-        worker to a call waiting for its turn there (cds/web/admission.py)."""
+        worker to a call waiting for its turn there (cds/web/admission.py);
+        `before_network` before the call waits on a FHIR server (the turn is given back)."""
         if self.registry.hooks_for(service_id) is None:
             raise ClientError(404, f"There is no CDS service with id '{service_id}'.")
         envelope.validate(request, "request")
         service = self.resolve_service(service_id, request.get("hook"))
-        gathered = gather(request, service, self.settings, client)
+        gathered = gather(request, service, self.settings, client, before_network)
 
         context = request["context"]
         draft_candidates = flatten(context.get("draftOrders"))

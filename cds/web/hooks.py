@@ -20,15 +20,20 @@ def invoke(service_id: str):
     raw = read_json_body()
     turns = Turns(len(raw))  # small calls before large ones (cds/web/admission.py)
     turns.wait()
-    body = parse_request_json(raw)
-    if isinstance(body, dict):
-        g.hook = body.get("hook") if isinstance(body.get("hook"), str) else None
-        g.hook_instance = (
-            body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
-        )
-    outcome = core.pipeline.call(service_id, body, current_client(),
-                                 handout_base_url=link_base_url(core.settings, request.url_root),
-                                 between_steps=turns.wait)
+    try:
+        body = parse_request_json(raw)
+        if isinstance(body, dict):
+            g.hook = body.get("hook") if isinstance(body.get("hook"), str) else None
+            g.hook_instance = (
+                body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
+            )
+        outcome = core.pipeline.call(service_id, body, current_client(),
+                                     handout_base_url=link_base_url(core.settings,
+                                                                    request.url_root),
+                                     between_steps=turns.wait,
+                                     before_network=turns.release)
+    finally:
+        turns.release()
     g.card_kinds = outcome.card_kinds
     g.cards = outcome.response["cards"]  # for the metrics hook, without re-reading the body
     return jsonify(outcome.response)
