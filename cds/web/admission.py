@@ -12,8 +12,9 @@ part at a time; which call goes next used to be whichever became ready first, so
 normal call waited behind every large call ready before it (with 8 peers sending 1.3 MB
 records: p99 0.6 s). A call whose body has arrived now asks for a turn; one call holds
 it at a time, and it passes to the smallest call waiting (the CPU a call needs grows
-with its record). The holder lets waiting calls go between its steps
-(cds/pipeline.py), so a small call waits for at most one step of a large one, and gives
+with its record). Between its steps (cds/pipeline.py) the holder lets a waiting call
+with at most half its body go first, so a small call waits for at most one step of a
+large one (calls of a size do not alternate: that only made them end together); it gives
 the turn back before it may wait on a FHIR server and when it ends; a call waiting
 STARVING_SECONDS since it first asked goes first, so large calls are delayed, never
 starved. A call that asks while nobody holds or waits takes the turn at once: turns
@@ -100,11 +101,11 @@ class CpuTurns:
 
     One call holds the turn at a time. A call that asks while nobody holds it and nobody
     waits takes it at once (no switch: the uncontended case costs nothing). The holder,
-    between its steps, first lets calls that are ready read their bodies and ask
-    (gevent.sleep(0)), then keeps the turn if nobody waits, or hands it to whichever call
-    goes next, itself included. A call gives the turn back when it ends or before it
-    waits on the network (cds/web/hooks.py), so a FHIR server's answer never holds
-    the CPU from the others."""
+    between its steps, first lets calls that are ready read their bodies and ask (one
+    pass of the event loop), then keeps the turn unless a much smaller or a starving
+    call waits, and then hands it to whichever call goes next, itself included. A call
+    gives the turn back when it ends or before it waits on the network
+    (cds/web/hooks.py), so a FHIR server's answer never holds the CPU from the others."""
 
     def __init__(self) -> None:
         # (body bytes, first asked at, arrival order, the call, event set when granted)
