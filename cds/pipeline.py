@@ -174,9 +174,16 @@ def _reading_notices(assessment: Any) -> dict[str, Any]:
     unreadable = getattr(facts.patient, "unreadable", [])
     if unreadable:
         notices["unreadableValues"] = [u.as_json() for u in unreadable]
-    doses = [{"resourceType": "MedicationRequest", "reason": o.dose.unknown_reason}
+    doses = [{"resourceType": "MedicationRequest", "order": "being-signed",
+              "reason": o.dose.unknown_reason}
              for o in facts.orders if o.is_draft and not o.is_stop_marker
              and not o.dose.known and o.dose.unknown_reason]
+    # A running order a readable draft replaces, whose own dose cannot be read: the change
+    # cannot be judged either (issue 23 item 4's other side).
+    replaced = dict.fromkeys(s.order for subject in facts.subjects
+                             for s in subject.timeline.segments if s.unreadable_dose_replaced)
+    doses += [{"resourceType": "MedicationRequest", "order": "current",
+               "reason": o.dose.unknown_reason or "dose unknown"} for o in replaced]
     if doses:
         notices["unreadableDoses"] = doses
     return notices

@@ -124,6 +124,9 @@ def card_values(finding: Finding, knowledge: Knowledge) -> dict[str, Any]:
     values["draft_dose_reason"] = next(
         (s.order.dose.unknown_reason for s in subject.timeline.segments
          if s.order.is_draft and not s.order.dose.known and s.order.dose.unknown_reason), "")
+    values["current_dose_reason"] = next(
+        (s.order.dose.unknown_reason or "" for s in subject.timeline.segments
+         if s.unreadable_dose_replaced), "")
     values["hours_without_text"] = duration(facts["hours_without_baclofen"] * 3600,
                                             words["durations"])
     values["renal_evidence"] = subject.patient.evidence.get("renal_impairment", "")

@@ -11,6 +11,8 @@ from __future__ import annotations
 # escaped), e.g. {antipsychotic_recent_evidence}: "Haloperidol 5 mg/mL injection (ordered)".
 PLACEHOLDERS: dict[str, str] = {
     "draft_dose_reason": "why the dose of the order being signed could not be read",
+    "current_dose_reason": "why the dose of the running order a new order replaces could not be "
+                           "read",
     "hours_without_text": "how long the route has delivered nothing, in words ('3 days')",
     # whole-card values
     "sign_list": "the signs shown, by label ('fever, tachycardia and hallucinations')",

@@ -79,6 +79,10 @@ CORE_FACTS: tuple[FactField, ...] = (
     FactField("draft_dose_unknown", "flag",
               "an order of this route being signed continues delivery at a dose that could not "
               "be read (no strength, no unit, no frequency)"),
+    FactField("replaced_dose_unknown", "flag",
+              "an order of this route being signed, at a dose that can be read, replaces (or "
+              "may add to) a running scheduled order whose dose could not be read: whether it "
+              "keeps, raises or cuts the dose cannot be told"),
     FactField("dose_needs_weight", "flag",
               "the dose is ordered per kg of body weight and no body weight is on record"),
     FactField("kidney_reading_unreadable", "flag",

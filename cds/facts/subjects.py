@@ -296,6 +296,7 @@ class FactExtractor:
             "draft_dose_unknown": any(
                 o.is_draft and o.route == route and not o.is_stop_marker
                 and o.status != "on-hold" and not o.dose.known for o in self._drafts_of(timeline)),
+            "replaced_dose_unknown": any(s.unreadable_dose_replaced for s in timeline.segments),
             "dose_needs_weight": any(o.dose.unknown_reason == PER_KG_MISSING_WEIGHT
                                      for o in [*event.orders, *(s.order for s in running)]),
             "age_known": patient.age_years is not None,

@@ -52,6 +52,17 @@ class Segment:
     scheduled_end: bool = False  # an end date the draft sets in the future
     changed_by: Order | None = None  # the draft that stopped, held or replaced it
 
+    @property
+    def unreadable_dose_replaced(self) -> bool:
+        """A running scheduled order of unreadable dose, changed by a draft whose dose reads:
+        whether the draft keeps, raises or cuts the dose cannot be told. A draft that is
+        itself a taper schedule is a chosen reduction, judged by its pace instead."""
+        draft = self.changed_by
+        return (draft is not None and not draft.is_stop_marker and draft.dose.known
+                and not draft.dose.is_taper_schedule
+                and not self.order.is_draft and self.level is None
+                and not self.order.dose.as_needed_only and not self.held)
+
     def active_at(self, moment: datetime) -> bool:
         if self.start is not None and moment < self.start:
             return False

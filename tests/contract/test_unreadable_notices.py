@@ -32,7 +32,7 @@ def test_a_creatinine_in_a_unit_that_cannot_be_read_is_named(client):
 def test_a_dose_that_cannot_be_read_is_named_and_gets_a_card(client):
     body = _call(client, "sandbox-order-sign-unreadable-dose")
     assert _notices(body)["unreadableDoses"] == [{
-        "resourceType": "MedicationRequest",
+        "resourceType": "MedicationRequest", "order": "being-signed",
         "reason": "dose missing or in a unit that cannot become mg"}]
     (card,) = body["cards"]
     assert card["extension"]["org.baclofen-cds"]["kind"] == "dose-unreadable"
@@ -41,3 +41,16 @@ def test_a_dose_that_cannot_be_read_is_named_and_gets_a_card(client):
 
 def test_readable_values_add_no_notice(client):
     assert "unreadableValues" not in _notices(_call(client, "01-oral-stop-long-term"))
+
+
+def test_a_current_dose_that_cannot_be_read_is_named_when_a_new_order_replaces_it(client):
+    """The Sandbox's 10 mg draft beside a 'take as directed' order: the change cannot be
+    judged, so the card asks for the current dose and the extension names it."""
+    body = _call(client, "sandbox-order-sign-cut-from-unreadable-dose")
+    assert _notices(body)["unreadableDoses"] == [{
+        "resourceType": "MedicationRequest", "order": "current",
+        "reason": "dose missing or in a unit that cannot become mg"}]
+    (card,) = body["cards"]
+    assert card["extension"]["org.baclofen-cds"]["kind"] == "dose-unreadable"
+    assert "current baclofen order could not be read" in card["summary"]
+    assert "10 mg/day" in card["summary"]
