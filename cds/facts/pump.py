@@ -78,6 +78,8 @@ class PumpReader:
         self.normal = sets["pump_reading_normal"]
         self.battery = sets["pump_battery"]
         self.battery_low = sets["pump_battery_low"]
+        self.implant = sets["pump_implant"]
+        self.battery_fine = sets["pump_battery_fine"]
         self.dose = sets["pump_daily_dose"]
         self.margin = sets["pump_margin"]
 
@@ -105,6 +107,7 @@ class PumpReader:
             alarm, battery = self._device_status(device)
             state.alarm = alarm or state.alarm
             state.battery_low = battery or state.battery_low
+        state.battery_low = state.battery_low or self._battery_in_notes(resources, devices, now)
         anchors: list[tuple[datetime, float, float | None, str]] = []  # (when, mL, mg/mL, how)
         for resource in resources:
             if not isinstance(resource, dict):
@@ -169,10 +172,48 @@ class PumpReader:
                     ("ug", "mcg", "µg")):
                 state.daily_dose_mcg = value
         elif self.battery.matches_text(name):
-            if self.battery_low.matches_text(text):
+            if self._says_battery_low(text):
                 state.battery_low = text
         elif self.alarm.matches_text(name) and text and not self.normal.matches_text(text):
             state.alarm = text
+
+    def _battery_in_notes(self, resources: list[dict], devices: list[Mapping], now: datetime
+                          ) -> str | None:
+        """A battery at its replacement point written in words: a pump check's outcome or
+        notes, or the device's notes. The latest text that speaks of the battery decides
+        (undated device notes rank below dated ones); a pump implanted or replaced after
+        it means a new battery."""
+        said: list[tuple[datetime, str]] = []
+        implanted: list[datetime] = []
+        undated = datetime.min.replace(tzinfo=now.tzinfo)
+        for device in devices:
+            for note in _annotations(device):
+                at = parse_fhir_datetime(note.get("time"))
+                said.append((at if at is not None and at <= now else undated, note["text"]))
+        for proc in resources:
+            if not (isinstance(proc, dict) and self._is_procedure(proc)):
+                continue
+            at = _procedure_time(proc)
+            if at is None or at > now:
+                continue
+            if self.implant.matches_concept(proc.get("code")) or self.implant.matches_text(
+                    concept_text(proc.get("code")).lower()):
+                implanted.append(at)
+            said += [(at, text) for text in _findings_texts(proc)]
+        about_battery = [(at, sentence) for at, text in said for sentence in _sentences(text)
+                         if self.battery.matches_text(sentence.lower())]
+        if not about_battery:
+            return None
+        at, text = max(about_battery, key=lambda s: s[0])
+        if any(i >= at for i in implanted) or not self._says_battery_low(text):
+            return None
+        return text
+
+    def _says_battery_low(self, text: str) -> bool:
+        """A sentence names the replacement point and nothing in it says it is not due
+        ("ERI not reached", "battery OK")."""
+        return any(self.battery_low.matches_text(s.lower())
+                   and not self.battery_fine.matches_text(s.lower()) for s in _sentences(text))
 
     def _device_status(self, device: Mapping) -> tuple[str | None, str | None]:
         """(alarm, battery at replacement) from Device.statusReason and its properties:
@@ -189,7 +230,7 @@ class PumpReader:
         for text in texts:
             if not text:
                 continue
-            if self.battery_low.matches_text(text):
+            if self._says_battery_low(text):
                 battery = battery or text
             elif self.alarm.matches_text(text) and not self.normal.matches_text(text):
                 alarm = alarm or text
@@ -243,3 +284,38 @@ def _latest_concentration(anchors: list[tuple[datetime, float, float | None, str
                           before: datetime) -> float | None:
     known = [a for a in anchors if a[2] and a[0] <= before]
     return max(known, key=lambda a: a[0])[2] if known else None
+
+
+# Notes read for the battery: the first few, each cut to a length that holds a finding and
+# keeps a huge note from costing more than a normal one (issue 25).
+_NOTES = 5
+_NOTE_CHARS = 2000
+
+
+_SENTENCE_END = re.compile(r"[.;\n]+(?:\s|$)")
+
+
+def _sentences(text: str) -> list[str]:
+    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
+
+
+def _annotations(resource: Mapping) -> list[Mapping]:
+    notes = resource.get("note")
+    return [n for n in (notes if isinstance(notes, list) else [])[:_NOTES]
+            if isinstance(n, Mapping) and isinstance(n.get("text"), str)]
+
+
+def _findings_texts(proc: Mapping) -> list[str]:
+    """What a pump procedure found, in words: its outcome, complications and notes."""
+    complications = proc.get("complication")
+    concepts = [proc.get("outcome"), *(complications if isinstance(complications, list) else [])]
+    texts = [concept_text(c) for c in concepts if isinstance(c, Mapping)]
+    texts += [n["text"] for n in _annotations(proc)]
+    return [t[:_NOTE_CHARS] for t in texts if t]
+
+
+def _procedure_time(proc: Mapping) -> datetime | None:
+    period = proc.get("performedPeriod")
+    period = period if isinstance(period, Mapping) else {}
+    return (parse_fhir_datetime(proc.get("performedDateTime"))
+            or parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start")))

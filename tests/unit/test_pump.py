@@ -229,6 +229,45 @@ def test_battery_eri_on_the_device(device: dict) -> None:
     assert pump.battery_low is not None and pump.alarm is None
 
 
+CHECK = "Electronic analysis of programmable pump; without reprogramming or refill"
+
+
+@pytest.mark.parametrize("resources", [
+    [pump_device() | {"note": [{"text": "Pump battery at ERI on last interrogation"}]}],
+    [pump_device(), pump_procedure(when=at(days=20), note="Refilled 20 mL. Interrogation: "
+                                   "battery at elective replacement indicator (ERI).")],
+    [pump_device(), pump_procedure(cpt="62367", display=CHECK, when=at(days=3))
+     | {"outcome": concept(text="Battery at end of service: replace pump")}],
+])
+def test_battery_at_replacement_written_in_notes(resources: list[dict]) -> None:
+    """Where pump checks are documented (a procedure's outcome or notes, the device's
+    notes), not only in a flowsheet: a missed battery end stops delivery."""
+    pump = state(resources)
+    assert pump.battery_low is not None and flags(pump)["pump_delivery_at_risk"]
+    assert cards(resources) == [("pump-delivery-risk", "warning")]
+
+
+@pytest.mark.parametrize("resources", [
+    # the latest check says the battery is fine
+    [pump_device(), pump_procedure("pr1", when=at(days=90), note="Battery at ERI."),
+     pump_procedure("pr2", cpt="62367", display=CHECK, when=at(days=2),
+                    note="Battery OK, 6 years remaining.")],
+    # a new pump since
+    [pump_device(), pump_procedure("pr1", when=at(days=90), note="Battery at ERI."),
+     pump_procedure("pr2", cpt="62362", display="Implantation of programmable pump",
+                    when=at(days=10))],
+    # negated, or a note about something else
+    [pump_device(), pump_procedure(when=at(days=5), note="Battery not at ERI.")],
+    [pump_device(), pump_procedure(when=at(days=5), note="Catheter replaced; pump refilled.")],
+    # a negation written after the finding
+    [pump_device() | {"note": [{"text": "Implanted 2021; battery elective replacement "
+                                         "indicator not reached. No alarms."}]}],
+    [pump_device(), flowsheet("Intrathecal pump battery status", valueString="ERI not reached")],
+])
+def test_battery_notes_that_do_not_say_replacement_is_due(resources: list[dict]) -> None:
+    assert state(resources).battery_low is None
+
+
 # ---------------------------------------------------------------- nothing to compute: quiet
 
 
