@@ -233,8 +233,48 @@ def _start(resource: Mapping) -> datetime | None:
     return min(parsed) if parsed else None
 
 
+def step_bounds(resource: Mapping, start: datetime | None
+                ) -> list[tuple[datetime | None, datetime | None]]:
+    """(start, end) of each sequenced dosage step, in sequence order, or [] when a step has
+    no dates. A step's boundsPeriod gives its own dates; a boundsDuration runs from the end
+    of the step before (the first from the order's start): "20 mg twice daily for 2 days,
+    then 10 mg twice daily for 2 days" is four days, not two (Dosage.sequence is the order
+    the instructions apply in)."""
+    by_sequence: dict[int, Mapping] = {}
+    for dosage in resource.get("dosageInstruction") or []:
+        if not isinstance(dosage, Mapping) or not isinstance(dosage.get("sequence"), int) \
+                or isinstance(dosage.get("sequence"), bool):
+            return []
+        by_sequence.setdefault(dosage["sequence"], _dict(_dict(dosage.get("timing")).get(
+            "repeat")))
+    bounds: list[tuple[datetime | None, datetime | None]] = []
+    cursor = start
+    for key in sorted(by_sequence):
+        repeat = by_sequence[key]
+        period = repeat.get("boundsPeriod")
+        if isinstance(period, Mapping):
+            begin = parse_fhir_datetime(period.get("start"))
+            end = parse_period_end(period.get("end"))
+        elif isinstance(repeat.get("boundsDuration"), Mapping) and cursor is not None:
+            days = duration_days(repeat["boundsDuration"])
+            begin, end = cursor, days_after(cursor, days) if days else None
+            if end is None:
+                return []
+        else:
+            return []
+        bounds.append((begin, end))
+        cursor = end or begin
+    return bounds
+
+
 def _planned_end(resource: Mapping, start: datetime | None) -> datetime | None:
-    """When the dosage stops planning doses: boundsPeriod.end, or start + boundsDuration."""
+    """When the dosage stops planning doses: boundsPeriod.end, or start + boundsDuration
+    (sequenced steps one after another)."""
+    sequenced = step_bounds(resource, start)
+    if len(sequenced) > 1:
+        ends = [end for _, end in sequenced]
+        return sequenced[-1][1] if all(ends) and (start is None or sequenced[-1][1] > start) \
+            else None
     ends: list[datetime] = []
     for repeat in _repeats(resource):
         end = parse_period_end(_dict(repeat.get("boundsPeriod")).get("end"))

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
 
-from cds.facts.orders import ENDED, RUNNING, Administration, Order
-from cds.facts.timeutil import days_between, parse_fhir_datetime, parse_period_end
+from cds.facts.orders import ENDED, RUNNING, Administration, Order, step_bounds
+from cds.facts.timeutil import days_between
 from cds.knowledge import Knowledge
 
 # Orders authored this close together are parts of one regimen, not a replacement.
@@ -477,6 +477,10 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
         return
     running = [s for s in timeline.segments if s.active_at(now) or (s.held and s.end is None)]
     by_ref = {s.order.ref: s for s in timeline.segments}
+    # Orders this signing itself stops or holds: a new order beside them replaces them;
+    # it cannot be "added" to them.
+    ending = {ref for d in drafts if d.is_stop_marker or d.status == "on-hold"
+              for ref in (d.ref, d.prior_ref) if ref}
     for draft in drafts:
         if draft.ref in timeline.withdrawn:
             continue
@@ -509,9 +513,10 @@ def _apply_drafts(timeline: Timeline, drafts: list[Order], now: datetime, gap: t
         if target is None and running and not draft.dose.as_needed_only:
             scheduled = [s for s in running if not s.order.dose.as_needed_only]
             if scheduled:
-                timeline.ambiguity = Ambiguity(
-                    tuple(s.order for s in scheduled), draft,
-                    _sum(*(s.level for s in scheduled), draft.dose.scheduled))
+                if not all(s.order.ref in ending for s in scheduled):
+                    timeline.ambiguity = Ambiguity(
+                        tuple(s.order for s in scheduled), draft,
+                        _sum(*(s.level for s in scheduled), draft.dose.scheduled))
                 targets = scheduled
         elif target is None:
             targets = []
@@ -609,27 +614,11 @@ def _dated_steps(order: Order, start: datetime | None
                  ) -> list[tuple[datetime | None, datetime | None, float | None]]:
     """(start, end, daily dose) of each sequenced step, when every step has its dates."""
     steps = order.dose.steps
-    bounds = _step_bounds(order)
+    bounds = step_bounds(order.resource, order.start if order.start is not None else start)
     if not steps or len(bounds) != len(steps):
         return []
     return [(begin or start, end, level) for level, (begin, end) in zip(steps, bounds,
                                                                          strict=True)]
-
-
-def _step_bounds(order: Order) -> list[tuple[datetime | None, datetime | None]]:
-    """(start, end) of each sequenced step's boundsPeriod, in sequence order."""
-    by_sequence: dict[int, tuple[datetime | None, datetime | None]] = {}
-    for dosage in order.resource.get("dosageInstruction") or []:
-        if not isinstance(dosage, dict) or not isinstance(dosage.get("sequence"), int):
-            return []
-        repeat = (dosage.get("timing") or {}).get("repeat") or {}
-        period = repeat.get("boundsPeriod") if isinstance(repeat, dict) else None
-        if not isinstance(period, dict):
-            return []
-        begin = parse_fhir_datetime(period.get("start"))
-        end = parse_period_end(period.get("end"))
-        by_sequence.setdefault(dosage["sequence"], (begin, end))
-    return [by_sequence[key] for key in sorted(by_sequence)]
 
 
 def _same_dose(draft: Order, segment: Segment) -> bool:

@@ -196,6 +196,44 @@ def test_unlinked_new_order_beside_an_active_one_is_ambiguous() -> None:
     assert tl.level_at(NOW) == 20  # the timeline keeps the replacement reading
 
 
+def test_a_new_draft_beside_a_stop_of_the_current_order_in_the_same_signing_replaces_it() -> None:
+    """The same signing stops the current order and adds the new one: it cannot be an
+    addition, so no "if it is added" reading."""
+    current = daily_order("a", 80, at(days=300))
+    tl = timeline([current], [as_draft(current, "stopped"),
+                              as_draft(daily_order("b", 40, NOW))])
+    assert tl.ambiguity is None and levels(tl)[-1] == (80, 40)
+
+
+def test_a_new_draft_beside_a_current_order_left_running_is_still_ambiguous() -> None:
+    tl = timeline([daily_order("a", 80, at(days=300)),
+                   daily_order("c", 10, at(days=300, hours=-0.5))],  # one regimen with a
+                  [as_draft(daily_order("a", 80, at(days=300)), "stopped"),
+                   as_draft(daily_order("b", 40, NOW))])
+    assert tl.ambiguity is not None
+    assert [o.ref for o in tl.ambiguity.replaced] == ["MedicationRequest/a",
+                                                      "MedicationRequest/c"]
+
+
+def test_sequenced_steps_with_durations_run_one_after_another() -> None:
+    """"20 mg twice daily for 2 days, then 10 mg twice daily for 2 days": four days in
+    two steps, not two days (each boundsDuration counts from the end of the step before)."""
+    steps = []
+    for index, mg in enumerate([40, 20]):
+        step = dict(dosage(mg, "mg", frequency=1), sequence=index + 1)
+        step["timing"]["repeat"]["boundsDuration"] = {"value": 2, "unit": "days",
+                                                      "system": "http://unitsofmeasure.org",
+                                                      "code": "d"}
+        steps.append(step)
+    taper = baclofen_request("t", status="draft", dosages=steps)
+    taper["authoredOn"] = iso(NOW)
+    tl = timeline([daily_order("a", 80, at(days=300))], [taper])
+    assert [(s.level, s.start, s.end) for s in tl.segments if s.order.is_draft] == [
+        (40, NOW, NOW + timedelta(days=2)),
+        (20, NOW + timedelta(days=2), NOW + timedelta(days=4))]
+    assert levels(tl)[-3:] == [(80, 40), (40, 20), (20, 0)]
+
+
 def test_unlinked_new_order_after_the_old_one_completed_is_not_ambiguous() -> None:
     tl = timeline([daily_order("a", 60, at(days=300), "completed", last_updated=at(days=2)),
                    daily_order("b", 20, at(days=2))])
