@@ -12,7 +12,8 @@ from __future__ import annotations
 CODE_SETS = (
     "baclofen_ingredient", "route_intrathecal", "route_oral", "route_enteral_tube",  # recognition
     "pump_device", "pump_procedure", "pump_refill", "pump_reservoir_volume", "pump_alarm",
-    "pump_reading_normal", "pump_battery", "pump_battery_low", "pump_daily_dose",
+    "pump_reading_normal", "pump_battery", "pump_battery_low", "pump_battery_fine",
+    "pump_implant", "pump_daily_dose",
     "pump_margin", "pump_risk_procedure",  # cds/facts/pump.py
     "serious_reaction",  # cds/facts/orders.py, patient.py: a stop for a serious reaction
 )
