@@ -389,10 +389,15 @@ def procedure_found(proc: Mapping, code_set: CodeSet) -> bool:
     concepts = [proc.get("outcome"), *(complications if isinstance(complications, list) else [])]
     if any(code_set.matches_concept(c) for c in concepts):
         return True
-    notes = proc.get("note")
-    return any(isinstance(n, Mapping) and isinstance(n.get("text"), str)
-               and code_set.matches_text(n["text"][:_NOTE_CHARS].lower())
-               for n in (notes if isinstance(notes, list) else [])[:_NOTES])
+    return any(code_set.matches_text(text.lower()) for _, text in annotations(proc))
+
+
+def annotations(resource: Mapping) -> list[tuple[object, str]]:
+    """(time as written, text) of a resource's first few notes, each text cut short."""
+    notes = resource.get("note")
+    return [(n.get("time"), n["text"][:_NOTE_CHARS])
+            for n in (notes if isinstance(notes, list) else [])[:_NOTES]
+            if isinstance(n, Mapping) and isinstance(n.get("text"), str)]
 
 
 def procedure_time(proc: Mapping) -> datetime | None:

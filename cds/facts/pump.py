@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cds.facts.orders import Administration
+from cds.facts.patient import annotations, procedure_time
 from cds.facts.signs import observation_time
 from cds.facts.timeutil import days_after, fmt_date, parse_fhir_datetime
 from cds.facts.units import convert, quantity
@@ -107,12 +108,13 @@ class PumpReader:
             alarm, battery = self._device_status(device)
             state.alarm = alarm or state.alarm
             state.battery_low = battery or state.battery_low
-        state.battery_low = state.battery_low or self._battery_in_notes(resources, devices, now)
         anchors: list[tuple[datetime, float, float | None, str]] = []  # (when, mL, mg/mL, how)
+        procedures: list[Mapping] = []
         for resource in resources:
             if not isinstance(resource, dict):
                 continue
             if self._is_procedure(resource):
+                procedures.append(resource)
                 at = parse_fhir_datetime(resource.get("performedDateTime")) or \
                     parse_fhir_datetime((resource.get("performedPeriod") or {}).get("start")
                                         if isinstance(resource.get("performedPeriod"), dict)
@@ -132,6 +134,7 @@ class PumpReader:
                                                           f"{fmt_date(at)}"))
             elif resource.get("resourceType") == "Observation":
                 self._observation(resource, state, anchors, now)
+        state.battery_low = state.battery_low or self._battery_in_notes(procedures, devices, now)
         for given in administrations:
             if given.route == "intrathecal" and given.volume_ml and given.at <= now:
                 state.last_procedure_at = max(filter(None, [state.last_procedure_at, given.at]))
@@ -177,8 +180,8 @@ class PumpReader:
         elif self.alarm.matches_text(name) and text and not self.normal.matches_text(text):
             state.alarm = text
 
-    def _battery_in_notes(self, resources: list[dict], devices: list[Mapping], now: datetime
-                          ) -> str | None:
+    def _battery_in_notes(self, procedures: list[Mapping], devices: list[Mapping],
+                          now: datetime) -> str | None:
         """A battery at its replacement point written in words: a pump check's outcome or
         notes, or the device's notes. The latest text that speaks of the battery decides
         (undated device notes rank below dated ones); a pump implanted or replaced after
@@ -187,13 +190,11 @@ class PumpReader:
         implanted: list[datetime] = []
         undated = datetime.min.replace(tzinfo=now.tzinfo)
         for device in devices:
-            for note in _annotations(device):
-                at = parse_fhir_datetime(note.get("time"))
-                said.append((at if at is not None and at <= now else undated, note["text"]))
-        for proc in resources:
-            if not (isinstance(proc, dict) and self._is_procedure(proc)):
-                continue
-            at = _procedure_time(proc)
+            for time, text in annotations(device):
+                at = parse_fhir_datetime(time)
+                said.append((at if at is not None and at <= now else undated, text))
+        for proc in procedures:
+            at = procedure_time(proc)
             if at is None or at > now:
                 continue
             if self.implant.matches_concept(proc.get("code")) or self.implant.matches_text(
@@ -212,8 +213,9 @@ class PumpReader:
     def _says_battery_low(self, text: str) -> bool:
         """A sentence names the replacement point and nothing in it says it is not due
         ("ERI not reached", "battery OK")."""
-        return any(self.battery_low.matches_text(s.lower())
-                   and not self.battery_fine.matches_text(s.lower()) for s in _sentences(text))
+        sentences = [s.lower() for s in _sentences(text)]
+        return any(self.battery_low.matches_text(s) and not self.battery_fine.matches_text(s)
+                   for s in sentences)
 
     def _device_status(self, device: Mapping) -> tuple[str | None, str | None]:
         """(alarm, battery at replacement) from Device.statusReason and its properties:
@@ -286,11 +288,6 @@ def _latest_concentration(anchors: list[tuple[datetime, float, float | None, str
     return max(known, key=lambda a: a[0])[2] if known else None
 
 
-# Notes read for the battery: the first few, each cut to a length that holds a finding and
-# keeps a huge note from costing more than a normal one (issue 25).
-_NOTES = 5
-_NOTE_CHARS = 2000
-
 
 _SENTENCE_END = re.compile(r"[.;\n]+(?:\s|$)")
 
@@ -299,23 +296,9 @@ def _sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
 
 
-def _annotations(resource: Mapping) -> list[Mapping]:
-    notes = resource.get("note")
-    return [n for n in (notes if isinstance(notes, list) else [])[:_NOTES]
-            if isinstance(n, Mapping) and isinstance(n.get("text"), str)]
-
-
 def _findings_texts(proc: Mapping) -> list[str]:
     """What a pump procedure found, in words: its outcome, complications and notes."""
     complications = proc.get("complication")
     concepts = [proc.get("outcome"), *(complications if isinstance(complications, list) else [])]
     texts = [concept_text(c) for c in concepts if isinstance(c, Mapping)]
-    texts += [n["text"] for n in _annotations(proc)]
-    return [t[:_NOTE_CHARS] for t in texts if t]
-
-
-def _procedure_time(proc: Mapping) -> datetime | None:
-    period = proc.get("performedPeriod")
-    period = period if isinstance(period, Mapping) else {}
-    return (parse_fhir_datetime(proc.get("performedDateTime"))
-            or parse_fhir_datetime(period.get("end")) or parse_fhir_datetime(period.get("start")))
+    return [t for t in texts if t] + [text for _, text in annotations(proc)]

@@ -29,13 +29,20 @@ def test_a_creatinine_in_a_unit_that_cannot_be_read_is_named(client):
     assert '310 in the unit \\"units\\"' in card["detail"] or "310 in the unit" in card["detail"]
 
 
-def test_a_dose_that_cannot_be_read_is_named_and_gets_a_card(client):
-    body = _call(client, "sandbox-order-sign-unreadable-dose")
+def _dose_unreadable_card(client, stem: str, order: str) -> dict:
+    """The one dose-unreadable card of a fixture, after checking the extension names the
+    unreadable dose as the `order` ('being-signed' or 'current')."""
+    body = _call(client, stem)
     assert _notices(body)["unreadableDoses"] == [{
-        "resourceType": "MedicationRequest", "order": "being-signed",
+        "resourceType": "MedicationRequest", "order": order,
         "reason": "dose missing or in a unit that cannot become mg"}]
     (card,) = body["cards"]
     assert card["extension"]["org.baclofen-cds"]["kind"] == "dose-unreadable"
+    return card
+
+
+def test_a_dose_that_cannot_be_read_is_named_and_gets_a_card(client):
+    card = _dose_unreadable_card(client, "sandbox-order-sign-unreadable-dose", "being-signed")
     assert "60 mg/day" in card["summary"]
 
 
@@ -46,11 +53,7 @@ def test_readable_values_add_no_notice(client):
 def test_a_current_dose_that_cannot_be_read_is_named_when_a_new_order_replaces_it(client):
     """The Sandbox's 10 mg draft beside a 'take as directed' order: the change cannot be
     judged, so the card asks for the current dose and the extension names it."""
-    body = _call(client, "sandbox-order-sign-cut-from-unreadable-dose")
-    assert _notices(body)["unreadableDoses"] == [{
-        "resourceType": "MedicationRequest", "order": "current",
-        "reason": "dose missing or in a unit that cannot become mg"}]
-    (card,) = body["cards"]
-    assert card["extension"]["org.baclofen-cds"]["kind"] == "dose-unreadable"
+    card = _dose_unreadable_card(client, "sandbox-order-sign-cut-from-unreadable-dose",
+                                 "current")
     assert "current baclofen order could not be read" in card["summary"]
     assert "10 mg/day" in card["summary"]
